@@ -1,0 +1,52 @@
+# The two set-up commands of the README: `make run` and `make test`. Everything else is their parts.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+RASA_VENV := .venv-rasa
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help run test lint model nlu-data nlu-evaluate bench clean
+
+help:
+	@echo "make run    install everything, train the NLU model if needed, start Rasa and the bot on :8080"
+	@echo "make test   install everything and run the whole test suite (SQLite, PostgreSQL, real Rasa)"
+
+$(VENV)/.installed: pyproject.toml requirements/app-constraints.txt
+	@py=$$(scripts/find-python.sh 3.11+) && echo "app venv with $$py" && "$$py" -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements/app-constraints.txt -e '.[dev]'
+	@touch $@
+
+$(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
+	@py=$$(scripts/find-python.sh 3.10) && echo "Rasa venv with $$py (Rasa OSS 3.6 needs Python 3.10)" \
+	  && "$$py" -m venv $(RASA_VENV)
+	@echo "installing Rasa 3.6.21 and TensorFlow into $(RASA_VENV) (about 3 minutes the first time)"
+	$(RASA_VENV)/bin/pip install --quiet --upgrade "pip<24.1" wheel
+	$(RASA_VENV)/bin/pip install --quiet -r requirements/rasa.txt -c requirements/rasa-constraints.txt
+	@touch $@
+
+venvs: $(VENV)/.installed $(RASA_VENV)/.installed
+
+model: venvs
+	$(BIN)/koblenz-bot nlu train
+
+run: model
+	$(BIN)/koblenz-bot serve
+
+test: venvs
+	$(BIN)/ruff check bot nlu broadcasts connectors tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+nlu-data: $(VENV)/.installed
+	$(BIN)/koblenz-bot nlu generate
+
+nlu-evaluate: venvs
+	$(BIN)/koblenz-bot nlu evaluate --compare-default
+
+bench: venvs
+	$(BIN)/python bench/chat_latency.py
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) nlu/models var

@@ -1,0 +1,42 @@
+"""Alembic environment: runs on a connection handed over by bot.db.migrate, or on the settings' URL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from bot.db import Base, create_engine
+
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    from bot.settings import load_settings
+
+    engine = create_engine(load_settings().database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(_run)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (SQL script) migrations are not supported; run `koblenz-bot db upgrade`")
+
+provided = context.config.attributes.get("connection")
+if provided is not None:
+    _run(provided)
+else:
+    asyncio.run(_run_online())
