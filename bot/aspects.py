@@ -33,18 +33,33 @@ def _p(pattern: str) -> str:
 
 
 _LEXICON: tuple[tuple[Aspect, str], ...] = (
-    ("hours", r"\b(?:öffnungszeit\w*|ge?öffnet|sprechzeit\w*|offen hat|auf hat|aufhat|hat\s+\w+\s+(?:offen|auf)|"
-     r"bis wann (?:offen|auf)|wann (?:hat|ist) (?:\w+ )*(?:offen|auf)|samstags? offen)\b"),
-    ("fees", r"\b(?:koste[nt]?|kostn|gebühr\w*|preis\w*|teuer\w*|bezahl\w*|zahlen|euro|wie ?viel geld|"
-     r"was muss ich zahlen|kostenlos|gratis|umsonst)\b|€"),
-    ("documents", r"\b(?:mitbring\w*|mitnehm\w*|unterlagen|dokumente?n?|nachweis\w*|vorleg\w*|"
-     r"was brauch(?:e|t)? (?:ich|man)|welche papiere|papiere|voraussetzung\w*)\b"),
+    (
+        "hours",
+        r"\b(?:öffnungszeit\w*|ge?öffnet|sprechzeit\w*|offen hat|auf hat|aufhat|hat\s+\w+\s+(?:offen|auf)|"
+        r"bis wann (?:offen|auf)|wann (?:hat|ist) (?:\w+ )*(?:offen|auf)|samstags? offen)\b",
+    ),
+    (
+        "fees",
+        r"\b(?:koste[nt]?|kostn|gebühr\w*|preis\w*|teuer\w*|bezahl\w*|zahlen|euro|wie ?viel geld|"
+        r"was muss ich zahlen|kostenlos|gratis|umsonst)\b|€",
+    ),
+    (
+        "documents",
+        r"\b(?:mitbring\w*|mitnehm\w*|unterlagen|dokumente?n?|nachweis\w*|vorleg\w*|"
+        r"was brauch(?:e|t)? (?:ich|man)|welche papiere|papiere|voraussetzung\w*)\b",
+    ),
     ("appointment", r"\b(?:termin\w*|terminvereinbarung|vorsprache|ohne anmeldung)\b"),
     ("online", r"\b(?:online|internet|digital\w*|von zu ?hause|per (?:e-?)?mail|website|webseite|app)\b"),
-    ("duration", r"\b(?:wie lange dauert|dauert|dauer|bearbeitungszeit|bearbeitungsdauer|wann (?:ist|wird) "
-     r"(?:\w+ )*fertig|wie schnell|wartezeit|lieferzeit)\b"),
-    ("location", r"\b(?:wo(?:hin)?|adresse|anschrift|standort|anfahrt|hinkommen|welches amt|"
-     r"welche(?:s|r)? (?:stelle|behörde|büro)|zuständig\w*)\b"),
+    (
+        "duration",
+        r"\b(?:wie lange dauert|dauert|dauer|bearbeitungszeit|bearbeitungsdauer|wann (?:ist|wird) "
+        r"(?:\w+ )*fertig|wie schnell|wartezeit|lieferzeit)\b",
+    ),
+    (
+        "location",
+        r"\b(?:wo(?:hin)?|adresse|anschrift|standort|anfahrt|hinkommen|welches amt|"
+        r"welche(?:s|r)? (?:stelle|behörde|büro)|zuständig\w*)\b",
+    ),
 )
 _COMPILED = tuple((aspect, re.compile(_p(pattern), re.IGNORECASE)) for aspect, pattern in _LEXICON)
 

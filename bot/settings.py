@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     intent_threshold: float = Field(default=0.45, ge=0, le=1)
     ambiguity_margin: float = Field(default=0.12, ge=0, le=1)
     pseudonym_key: str = Field(
-        default="", description="HMAC key for pseudonymous conversation ids; generated into state_dir if empty"
+        default="",
+        description="HMAC key for pseudonymous conversation ids; generated into state_dir if empty",
     )
     chat_rate_per_minute: int = Field(default=30, ge=1)
     log_level: str = "INFO"
@@ -93,6 +94,7 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         lines = [
-            f"  KOBLENZ_BOT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"  KOBLENZ_BOT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
         ]
         raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import aiohttp
@@ -75,7 +74,7 @@ class RasaClient:
                 if response.status != 200:
                     raise RasaUnavailable(f"Rasa answered HTTP {response.status}")
                 payload = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"Rasa did not answer: {exc!r}") from exc
         if not isinstance(payload, dict):
             raise RasaUnavailable("Rasa answered with unexpected JSON")
@@ -88,6 +87,6 @@ class RasaClient:
                 if response.status != 200:
                     return None
                 data = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError, ValueError):
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
         return data if isinstance(data, dict) and data.get("model_file") else None

@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import logging
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from nlu import rasa_env
+from nlu import RasaUnavailable, rasa_env
 from nlu.client import RasaClient
 
 log = logging.getLogger(__name__)
@@ -112,3 +113,20 @@ class RasaSupervisor:
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def running_rasa(
+    client: RasaClient, config: Path, model_dir: Path, log_file: Path, timeout: float = 240.0
+) -> AsyncIterator[RasaSupervisor]:
+    """A Rasa server at the client's URL for the duration of the block: the running one, or ours."""
+    supervisor = RasaSupervisor(client, config, model_dir, log_file, timeout)
+    await supervisor.start()
+    try:
+        if not await supervisor.wait_ready(timeout):
+            raise RasaUnavailable(
+                f"the Rasa server at {client.base_url} was not ready after {timeout:.0f} s (log: {log_file})"
+            )
+        yield supervisor
+    finally:
+        await supervisor.stop()

@@ -1,0 +1,189 @@
+"""Answer cards: what the bot says about a service, focused on the aspect asked, in plain German.
+
+Only facts from the catalog are stated. Where a fact is missing, the answer says where to find out
+(the service's page, the office, or the authority number 115) instead of guessing.
+"""
+
+from __future__ import annotations
+
+from bot.aspects import Aspect
+from bot.catalog import Catalog, Office, Service
+from bot.events import Link, QuickReply
+
+LINK_ORDER = {"online": 0, "appointment": 1, "payment": 2, "form": 3, "info": 4}
+ASPECT_BUTTONS: tuple[tuple[Aspect, str], ...] = (
+    ("fees", "Kosten"),
+    ("documents", "Unterlagen"),
+    ("hours", "Öffnungszeiten"),
+    ("location", "Wo?"),
+    ("online", "Online?"),
+    ("appointment", "Termin"),
+    ("duration", "Dauer"),
+)
+ASK_115 = "die Behördennummer 115 (Mo–Fr 8–18 Uhr)"
+
+
+def _bullets(items: list[str] | tuple[str, ...]) -> str:
+    return "\n".join(f"• {item}" for item in items)
+
+
+def _where_to_find_out(service: Service, office: Office | None) -> str:
+    if service.links_of("info"):
+        return "Die Details finden Sie auf der Seite der Stadt (Link unten) oder über " + ASK_115 + "."
+    if office and office.phone:
+        return (
+            f"Fragen Sie bitte direkt beim {office.name} nach (Telefon {office.phone}) oder über {ASK_115}."
+        )
+    return "Auskunft gibt " + ASK_115 + "."
+
+
+def _fees(service: Service, office: Office | None) -> str:
+    if not service.fees:
+        return "Zu den Kosten habe ich keine geprüfte Angabe. " + _where_to_find_out(service, office)
+    lines = [f"{fee.item}: {fee.amount}" for fee in service.fees]
+    text = "Das kostet es:\n" + _bullets(lines)
+    return text + (f"\n{service.fees_note}" if service.fees_note else "")
+
+
+def _documents(service: Service, office: Office | None) -> str:
+    if not service.documents:
+        return "Welche Unterlagen Sie brauchen, habe ich nicht sicher vorliegen. " + _where_to_find_out(
+            service, office
+        )
+    return "Bitte bringen Sie mit:\n" + _bullets(service.documents)
+
+
+def _location(office: Office | None, service: Service) -> str:
+    if office is None:
+        return "Zuständig ist die Stadtverwaltung Koblenz. " + _where_to_find_out(service, office)
+    if office.address is None:
+        return f"Zuständig ist: {office.name}. Die Adresse habe ich nicht geprüft vorliegen; " + (
+            "Auskunft gibt " + ASK_115 + "."
+        )
+    text = f"Zuständig ist: {office.name}, {office.address.one_line()}."
+    return text + (f"\nBarrierefreiheit: {office.accessibility}" if office.accessibility else "")
+
+
+def _hours(office: Office | None, service: Service) -> str:
+    if office is None:
+        return "Öffnungszeiten kann ich Ihnen dafür nicht nennen. " + _where_to_find_out(service, office)
+    if office.hours:
+        text = f"Öffnungszeiten {office.name}:\n" + _bullets(office.hours_lines())
+        return text + (f"\n{office.hours_note}" if office.hours_note else "")
+    note = f"{office.hours_note}\n" if office.hours_note else ""
+    if "115" in note:
+        return f"{note}".strip()
+    return f"{note}Geprüfte Öffnungszeiten für {office.name} habe ich nicht. Auskunft gibt {ASK_115}."
+
+
+def _online(service: Service, office: Office | None) -> str:
+    online_links = service.links_of("online", "form", "payment")
+    if service.online:
+        text = service.online
+    elif online_links:
+        text = "Das können Sie online erledigen."
+    else:
+        text = "Ein Online-Angebot dafür kenne ich nicht. " + _where_to_find_out(service, office)
+    return text
+
+
+def _appointment(service: Service, office: Office | None) -> str:
+    booking = service.links_of("appointment")
+    if service.appointment_required is True:
+        text = "Sie brauchen dafür einen Termin."
+    elif service.appointment_required is False:
+        text = "Dafür brauchen Sie keinen Termin."
+    else:
+        text = "Ob Sie einen Termin brauchen, habe ich nicht sicher vorliegen."
+    if booking:
+        return text + " Den Termin können Sie online buchen (Link unten)."
+    phone = f" unter {office.phone}" if office and office.phone else ""
+    return (
+        text
+        + f" Einen Termin vereinbaren Sie beim {office.name if office else 'zuständigen Amt'}{phone}"
+        + (f" oder über {ASK_115}.")
+    )
+
+
+def _duration(service: Service, office: Office | None) -> str:
+    if service.processing_time:
+        return f"Bearbeitungszeit: {service.processing_time}."
+    return "Wie lange es dauert, habe ich nicht geprüft vorliegen. " + _where_to_find_out(service, office)
+
+
+def aspect_text(aspect: Aspect, service: Service, office: Office | None) -> str:
+    if aspect == "fees":
+        return _fees(service, office)
+    if aspect == "documents":
+        return _documents(service, office)
+    if aspect == "location":
+        return _location(office, service)
+    if aspect == "hours":
+        return _hours(office, service)
+    if aspect == "online":
+        return _online(service, office)
+    if aspect == "appointment":
+        return _appointment(service, office)
+    if aspect == "duration":
+        return _duration(service, office)
+    return service.summary
+
+
+def service_links(service: Service) -> tuple[Link, ...]:
+    ordered = sorted(service.links, key=lambda link: LINK_ORDER[link.kind])
+    return tuple(Link(link.title, str(link.url), link.kind) for link in ordered)
+
+
+def service_answer(
+    catalog: Catalog, service: Service, aspects: list[Aspect], stadtteil: str | None = None
+) -> tuple[str, tuple[QuickReply, ...]]:
+    """The answer text, aspects asked first; and buttons for the other aspects."""
+    office = catalog.office_of(service)
+    asked = [a for a in aspects if a != "overview"] or ["overview"]
+    parts = [f"**{service.title}**"]
+    for aspect in asked:
+        parts.append(aspect_text(aspect, service, office))
+    if asked == ["overview"]:
+        if service.details:
+            parts.append(_bullets(service.details[:3]))
+        if office and office.address:
+            parts.append(f"Zuständig: {office.name}, {office.address.one_line()}.")
+        elif office:
+            parts.append(f"Zuständig: {office.name}.")
+    if service.links:
+        parts.append("Die passenden Links finden Sie unten.")
+    buttons = tuple(
+        QuickReply(label, f"svc:{service.id}:{aspect}")
+        for aspect, label in ASPECT_BUTTONS
+        if aspect not in asked
+    )
+    return "\n\n".join(parts), buttons[:5]
+
+
+def contact_text(catalog: Catalog) -> tuple[str, tuple[Link, ...]]:
+    """How to reach a person: the Bürgeramt and the city's switchboard, as far as the catalog knows them."""
+    lines = ["So erreichen Sie Menschen in der Stadtverwaltung:"]
+    links: list[Link] = []
+    for office_id in ("buergeramt", "rathaus"):
+        office = catalog.offices.get(office_id)
+        if office is None:
+            continue
+        details = [office.name]
+        if office.address:
+            details.append(office.address.one_line())
+        if office.phone:
+            details.append(f"Telefon {office.phone}")
+            links.append(
+                Link(
+                    f"{office.name} anrufen",
+                    "tel:" + "".join(c for c in office.phone if c.isdigit() or c == "+"),
+                    "contact",
+                )
+            )
+        if office.email:
+            details.append(f"E-Mail {office.email}")
+            links.append(Link(f"E-Mail an {office.name}", f"mailto:{office.email}", "contact"))
+        lines.append("• " + ", ".join(details))
+    lines.append("• Behördennummer 115 (Mo–Fr 8–18 Uhr): Auskunft zu allen Anliegen der Verwaltung")
+    links.append(Link("Behördennummer 115 anrufen", "tel:115", "contact"))
+    return "\n".join(lines), tuple(links)
