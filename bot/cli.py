@@ -138,6 +138,7 @@ async def _evaluate_one(
     from nlu.server import running_rasa
 
     report = Report()
+    errors: list[str] = []
     async with aiohttp.ClientSession() as session:
         url = f"http://127.0.0.1:{_free_port()}"
         client = RasaClient(session, url, timeout=30)
@@ -150,6 +151,9 @@ async def _evaluate_one(
                     report.add(example.intent, parsed.intent or "none", parsed.confidence)
                 except RasaUnavailable:
                     report.add(example.intent, "error", 0.0)
+                if report.predicted[-1] != example.intent:
+                    errors.append(f"{example.intent} → {report.predicted[-1]} ({report.confidences[-1]:.2f}): "
+                                  f"{example.text}")
                 if number % 50 == 0:
                     print(f"[eval {config.stem}] {number}/{len(examples)}", file=sys.stderr, flush=True)
     summary = report.summary(settings.intent_threshold)
@@ -157,6 +161,8 @@ async def _evaluate_one(
     for gold, predicted, count in report.confusions():
         print(f"  {count:3d}  {gold} → {predicted}")
     print("\n" + json.dumps({"config": config.name, **{k: round(v, 4) for k, v in summary.items()}}))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"nlu-errors-{config.stem}.txt").write_text("\n".join(errors) + "\n", encoding="utf-8")
     png = out_dir / f"confusion-{config.stem}.png"
     draw_confusion(report, png, f"NLU {config.stem}: held-out set, {len(examples)} Fragen")
     print(f"confusion matrix: {png}")

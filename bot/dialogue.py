@@ -6,7 +6,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bot import InputRejected
 from bot.alerts import OFFICIAL_WARNING_LINKS, AlertSource
@@ -16,12 +16,13 @@ from bot.catalog import Catalog, fold
 from bot.events import IncomingMessage, QuickReply, Reply
 from bot.search import CatalogSearch, Hit, terms
 from nlu import RasaUnavailable, service_for_intent
-from nlu.client import ParseResult, RasaClient
+from nlu.client import ParseResult
 
 log = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-SEARCH_MIN_SCORE = 2.0
+SEARCH_MIN_SCORE = 0.5
+SEARCH_CLEAR_LEAD = 1.05  # without NLU, answer the top hit directly when it leads the next by 5 %
 SMALLTALK = {
     "greet": "Hallo! Ich bin der digitale Assistent der Stadt Koblenz. Fragen Sie mich zu Anliegen bei der "
     "Stadtverwaltung, zum Beispiel: „Was kostet ein Reisepass?“ oder „Wie melde ich Sperrmüll an?“",
@@ -40,6 +41,10 @@ EXAMPLES = (
 RASA_DOWN_NOTICE = (
     "Mein Sprachverständnis ist gerade nicht erreichbar. Ich habe deshalb im Katalog der Stadt gesucht."
 )
+
+
+class Parser(Protocol):
+    async def parse(self, text: str) -> ParseResult: ...
 
 
 @dataclass
@@ -90,7 +95,7 @@ class Dialogue:
         self,
         catalog: Catalog,
         search: CatalogSearch,
-        nlu: RasaClient | None,
+        nlu: Parser | None,
         alerts: AlertSource,
         max_chars: int = 1000,
         threshold: float = 0.45,
@@ -262,7 +267,7 @@ class Dialogue:
         ranking: tuple[tuple[str, float], ...] = (),
     ) -> Reply:
         hits = [h for h in self.search.search(text, limit=3) if h.score >= SEARCH_MIN_SCORE]
-        if not unsure and hits and (len(hits) == 1 or hits[0].score >= 1.5 * hits[1].score):
+        if not unsure and hits and (len(hits) == 1 or hits[0].score >= SEARCH_CLEAR_LEAD * hits[1].score):
             return self._answer_service(hits[0].service_id, aspects, state, None)
         candidates = _merge_candidates(hits, ranking)
         aspect = next((a for a in aspects if a != "overview"), "overview")

@@ -65,20 +65,20 @@ class Hit:
 
 
 class CatalogSearch:
-    def __init__(self, catalog: Catalog, k1: float = 1.2, b: float = 0.6) -> None:
+    """BM25F: per-field term frequencies, normalised by field length, weighted, then saturated."""
+
+    def __init__(self, catalog: Catalog, k1: float = 1.2, b: float = 0.75) -> None:
         self._catalog = catalog
         self._k1, self._b = k1, b
-        self._docs: dict[str, Counter[str]] = {}
+        self._fields: dict[str, dict[str, Counter[str]]] = {}
         for service in catalog:
-            bag: Counter[str] = Counter()
-            for name, weight in FIELD_WEIGHTS.items():
-                for term in terms(_field_text(service, name)):
-                    bag[term] += weight  # type: ignore[assignment]
-            self._docs[service.id] = bag
-        self._avg_len = sum(sum(d.values()) for d in self._docs.values()) / max(len(self._docs), 1)
-        df: Counter[str] = Counter(t for d in self._docs.values() for t in d)
-        n = len(self._docs)
-        self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+            self._fields[service.id] = {name: Counter(terms(_field_text(service, name))) for name in FIELD_WEIGHTS}
+        n = max(len(self._fields), 1)
+        self._avg = {
+            name: max(sum(sum(f[name].values()) for f in self._fields.values()) / n, 1.0) for name in FIELD_WEIGHTS
+        }
+        df: Counter[str] = Counter(t for f in self._fields.values() for t in set().union(*f.values()))
+        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         self._vocab = sorted(self._idf)
 
     def _expand(self, term: str) -> list[tuple[str, float]]:
@@ -92,6 +92,15 @@ class CatalogSearch:
             found += [(v, 0.6) for v in self._vocab if len(v) >= 5 and v in term]
         return found
 
+    def _tf(self, service_id: str, term: str) -> float:
+        total = 0.0
+        for name, bag in self._fields[service_id].items():
+            count = bag.get(term, 0)
+            if count:
+                length = sum(bag.values())
+                total += FIELD_WEIGHTS[name] * count / (1 - self._b + self._b * length / self._avg[name])
+        return total
+
     def search(self, text: str, limit: int = 3) -> list[Hit]:
         stripped = text
         for found in reversed(find_aspects(text)):  # "was kostet" says what about, not which service
@@ -101,16 +110,10 @@ class CatalogSearch:
         for term in query:
             for vocab_term, weight in self._expand(term):
                 idf = self._idf[vocab_term]
-                for service_id, bag in self._docs.items():
-                    tf = bag.get(vocab_term, 0)
+                for service_id in self._fields:
+                    tf = self._tf(service_id, vocab_term)
                     if tf:
-                        length = sum(bag.values())
-                        norm = (
-                            tf
-                            * (self._k1 + 1)
-                            / (tf + self._k1 * (1 - self._b + self._b * length / self._avg_len))
-                        )
-                        scores[service_id] += weight * idf * norm  # type: ignore[assignment]
+                        scores[service_id] += weight * idf * tf / (self._k1 + tf)  # type: ignore[assignment]
         return [
             Hit(service_id, self._catalog.service(service_id).title, round(score, 3))
             for service_id, score in scores.most_common(limit)

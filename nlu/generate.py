@@ -1,7 +1,8 @@
 """Build the Rasa training data from the catalog and the hand-written phrasings.
 
 Inputs: ``data/`` (services, synonyms, Stadtteile) and ``nlu/phrases/*.yml`` (what citizens really type,
-written by people). Outputs, all deterministic and committed so the Rasa project is stock: ``nlu/data/nlu.yml``
+written by people). Phrasings that also occur in the held-out evaluation set (tests/data/nlu_heldout.yml,
+written independently) are dropped here, so the evaluation never measures memorised questions. Outputs, all deterministic and committed so the Rasa project is stock: ``nlu/data/nlu.yml``
 (intents with aspect and Stadtteil entities annotated), ``nlu/data/stadtteile.yml`` (lookup table and
 synonyms) and ``nlu/domain.yml``. ``make test`` checks the committed files are up to date.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ OTHER_INTENTS = (
     "out_of_scope",
 )
 MAX_PER_SERVICE = 60
+HELD_OUT = NLU_DIR.parent / "tests" / "data" / "nlu_heldout.yml"
 
 # Templates that read naturally with a noun ("Reisepass") and a verb phrase ("Auto anmelden") alike.
 SERVICE_TEMPLATES = (
@@ -98,11 +100,24 @@ def annotate(text: str, stadtteil_patterns: list[tuple[re.Pattern[str], str]]) -
     return "".join(out)
 
 
-def _dedupe(texts: Iterable[str]) -> list[str]:
-    seen: set[str] = set()
+def _key(text: str) -> str:
+    return re.sub(r"[^\w]+", " ", fold(text)).strip()
+
+
+def held_out_keys(path: Path = HELD_OUT) -> set[str]:
+    """The held-out evaluation questions, normalised: they are measured on and so never trained on."""
+    if not path.exists():
+        return set()
+    from nlu.evaluate import load_examples
+
+    return {_key(example.text) for example in load_examples(path)}
+
+
+def _dedupe(texts: Iterable[str], exclude: Collection[str] = ()) -> list[str]:
+    seen: set[str] = set(exclude)
     result = []
     for text in texts:
-        key = re.sub(r"[^\w]+", " ", fold(text)).strip()
+        key = _key(text)
         if text and key not in seen:
             seen.add(key)
             result.append(text)
@@ -115,6 +130,7 @@ def build_examples(catalog: Catalog, phrases_dir: Path) -> dict[str, list[str]]:
     unknown = set(services_phrases) - set(catalog.services)
     if unknown:
         raise ValueError(f"nlu/phrases/services.yml names unknown services: {sorted(unknown)}")
+    held_out = held_out_keys()
     examples: dict[str, list[str]] = {}
     for service in catalog:
         handwritten = [_clean(t) for t in services_phrases.get(service.id, [])]
@@ -124,13 +140,13 @@ def build_examples(catalog: Catalog, phrases_dir: Path) -> dict[str, list[str]]:
             for index, name in enumerate(names)
             for template in SERVICE_TEMPLATES[index % 3 :: 3]
         ]
-        examples[intent_for_service(service.id)] = _dedupe(handwritten + generated)[:MAX_PER_SERVICE]
+        examples[intent_for_service(service.id)] = _dedupe(handwritten + generated, held_out)[:MAX_PER_SERVICE]
     resident_names = sorted({catalog.resident_name(p) for p in catalog.stadtteile.values()})
     for intent in OTHER_INTENTS:
         texts = [_clean(t) for t in intent_phrases.get(intent, [])]
         for template in STADTTEIL_TEMPLATES.get(intent, ()):
             texts += [template.format(st=name) for name in resident_names[::2]]
-        examples[intent] = _dedupe(texts)
+        examples[intent] = _dedupe(texts, held_out)
     return examples
 
 

@@ -1,0 +1,162 @@
+"""Shared fixtures: loopback-only network guard, SQLite and PostgreSQL databases, the real Rasa server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.catalog import Catalog, load_catalog
+from bot.settings import Settings, load_settings
+from nlu import rasa_env
+from tests.fakes.rasa import FakeRasa
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_DSN = os.environ.get("KOBLENZ_BOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+# -- no outside network in tests ------------------------------------------------------------------
+
+
+def _guard(original: Any) -> Any:
+    def connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in _LOOPBACK:
+            raise RuntimeError(f"test tried to reach {address[0]}: tests only talk to 127.0.0.1")
+        return original(self, address)
+
+    return connect
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _guard(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", _guard(socket.socket.connect_ex))
+
+
+# -- catalog --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(ROOT / "data")
+
+
+# -- databases ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session. PostgreSQL is required: no silent skip."""
+    import asyncpg
+
+    name = f"koblenz_test_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_DSN} is required for the test suite and is not usable: {exc!r}")
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    yield url
+
+    async def truncate() -> None:
+        from sqlalchemy import text
+
+        from bot.db import create_engine
+
+        engine = create_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(text("TRUNCATE turns, conversations"))
+        await engine.dispose()
+
+    asyncio.run(truncate())
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}",
+        "state_dir": tmp_path / "state",
+        "pseudonym_key": "test-key",
+        "rasa_manage": False,
+        "rasa_url": "http://127.0.0.1:9",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+# -- Rasa -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def fake_rasa() -> AsyncIterator[FakeRasa]:
+    fake = FakeRasa()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def rasa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real Rasa server with the production pipeline, trained once (cached by a hash of its inputs)."""
+    model = rasa_env.train(ROOT / "nlu" / "config.yml", ROOT / "nlu" / "models", progress=rasa_env.print_progress)
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("rasa") / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            rasa_env.server_command(model, "127.0.0.1", port), stdout=log, stderr=subprocess.STDOUT,
+            env=rasa_env.rasa_environ(), cwd=log_path.parent,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"Rasa server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/status", timeout=2) as response:
+                    if b"model_file" in response.read():
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"Rasa server not ready after 300 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
