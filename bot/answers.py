@@ -139,7 +139,7 @@ def service_answer(
 ) -> tuple[str, tuple[QuickReply, ...]]:
     """The answer text, aspects asked first; and buttons for the other aspects."""
     office = catalog.office_of(service)
-    asked = [a for a in aspects if a != "overview"] or ["overview"]
+    asked: list[Aspect] = [a for a in aspects if a != "overview"] or ["overview"]
     parts = [f"**{service.title}**"]
     for aspect in asked:
         parts.append(aspect_text(aspect, service, office))

@@ -152,8 +152,10 @@ async def _evaluate_one(
                 except RasaUnavailable:
                     report.add(example.intent, "error", 0.0)
                 if report.predicted[-1] != example.intent:
-                    errors.append(f"{example.intent} → {report.predicted[-1]} ({report.confidences[-1]:.2f}): "
-                                  f"{example.text}")
+                    errors.append(
+                        f"{example.intent} → {report.predicted[-1]} ({report.confidences[-1]:.2f}): "
+                        f"{example.text}"
+                    )
                 if number % 50 == 0:
                     print(f"[eval {config.stem}] {number}/{len(examples)}", file=sys.stderr, flush=True)
     summary = report.summary(settings.intent_threshold)

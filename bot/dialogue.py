@@ -184,7 +184,7 @@ class Dialogue:
     def _aspects(self, text: str, parsed: ParseResult | None) -> list[Aspect]:
         found: list[Aspect] = [m.aspect for m in find_aspects(text)]
         if parsed is not None:
-            found += [v for v in parsed.entity_values("aspect") if v in ASPECTS]  # type: ignore[misc]
+            found += [v for v in parsed.entity_values("aspect") if v in ASPECTS]
         ordered: list[Aspect] = []
         for aspect in found:
             if aspect not in ordered:
@@ -222,7 +222,7 @@ class Dialogue:
         parts = payload.split(":")
         if len(parts) >= 2 and parts[0] == "svc" and parts[1] in self.catalog.services:
             aspect = parts[2] if len(parts) > 2 and parts[2] in ASPECTS else "overview"
-            return self._answer_service(parts[1], [aspect], state, 1.0)  # type: ignore[list-item]
+            return self._answer_service(parts[1], [aspect], state, 1.0)
         return None
 
     # -- replies ---------------------------------------------------------------------------------------

@@ -72,10 +72,13 @@ class CatalogSearch:
         self._k1, self._b = k1, b
         self._fields: dict[str, dict[str, Counter[str]]] = {}
         for service in catalog:
-            self._fields[service.id] = {name: Counter(terms(_field_text(service, name))) for name in FIELD_WEIGHTS}
+            self._fields[service.id] = {
+                name: Counter(terms(_field_text(service, name))) for name in FIELD_WEIGHTS
+            }
         n = max(len(self._fields), 1)
         self._avg = {
-            name: max(sum(sum(f[name].values()) for f in self._fields.values()) / n, 1.0) for name in FIELD_WEIGHTS
+            name: max(sum(sum(f[name].values()) for f in self._fields.values()) / n, 1.0)
+            for name in FIELD_WEIGHTS
         }
         df: Counter[str] = Counter(t for f in self._fields.values() for t in set().union(*f.values()))
         self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}

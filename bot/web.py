@@ -46,7 +46,6 @@ CATALOG = web.AppKey("catalog", Catalog)
 CHAT = web.AppKey("chat", ChatService)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SUPERVISOR = web.AppKey("supervisor", RasaSupervisor)
-LIMITER = web.AppKey("limiter", "RateLimiter")
 
 
 class RateLimiter:
@@ -68,6 +67,9 @@ class RateLimiter:
             for stale in [k for k, v in self._hits.items() if not v or now - v[-1] > self.window][:50_000]:
                 del self._hits[stale]
         return True
+
+
+LIMITER = web.AppKey("limiter", RateLimiter)
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
@@ -101,7 +103,8 @@ class _BadRequest(Exception):
 async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every error is JSON with a polite German message; nothing ever answers 5xx with a traceback."""
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except _BadRequest as exc:
         return _error(400, exc.code, exc.message)
     except web.HTTPRequestEntityTooLarge:

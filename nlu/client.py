@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -29,7 +30,7 @@ class ParseResult:
         return [e.value for e in self.entities if e.entity == name]
 
 
-def parse_payload(payload: dict[str, object], text: str) -> ParseResult:
+def parse_payload(payload: dict[str, Any], text: str) -> ParseResult:
     """Turn Rasa's JSON answer into a ParseResult; tolerate missing parts."""
     intent = payload.get("intent") if isinstance(payload.get("intent"), dict) else {}
     assert isinstance(intent, dict)

@@ -140,7 +140,9 @@ def build_examples(catalog: Catalog, phrases_dir: Path) -> dict[str, list[str]]:
             for index, name in enumerate(names)
             for template in SERVICE_TEMPLATES[index % 3 :: 3]
         ]
-        examples[intent_for_service(service.id)] = _dedupe(handwritten + generated, held_out)[:MAX_PER_SERVICE]
+        examples[intent_for_service(service.id)] = _dedupe(handwritten + generated, held_out)[
+            :MAX_PER_SERVICE
+        ]
     resident_names = sorted({catalog.resident_name(p) for p in catalog.stadtteile.values()})
     for intent in OTHER_INTENTS:
         texts = [_clean(t) for t in intent_phrases.get(intent, [])]

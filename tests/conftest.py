@@ -130,13 +130,18 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def rasa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real Rasa server with the production pipeline, trained once (cached by a hash of its inputs)."""
-    model = rasa_env.train(ROOT / "nlu" / "config.yml", ROOT / "nlu" / "models", progress=rasa_env.print_progress)
+    model = rasa_env.train(
+        ROOT / "nlu" / "config.yml", ROOT / "nlu" / "models", progress=rasa_env.print_progress
+    )
     port = _free_port()
     log_path = tmp_path_factory.mktemp("rasa") / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            rasa_env.server_command(model, "127.0.0.1", port), stdout=log, stderr=subprocess.STDOUT,
-            env=rasa_env.rasa_environ(), cwd=log_path.parent,
+            rasa_env.server_command(model, "127.0.0.1", port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=rasa_env.rasa_environ(),
+            cwd=log_path.parent,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300

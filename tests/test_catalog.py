@@ -64,9 +64,14 @@ def test_buergeramt_is_in_the_gymnasialstrasse(catalog: Catalog) -> None:
 def test_an_invalid_record_is_rejected_with_file_and_field(tmp_path: Path) -> None:
     (tmp_path / "services").mkdir()
     (tmp_path / "offices").mkdir()
-    record = {"id": "test-dienst", "title": "Test", "summary": "Eine ausreichend lange Beschreibung.",
-              "sources": ["https://www.koblenz.de/"], "reviewed": "2026-11-23",
-              "fees": [{"item": "Gebühr"}]}
+    record = {
+        "id": "test-dienst",
+        "title": "Test",
+        "summary": "Eine ausreichend lange Beschreibung.",
+        "sources": ["https://www.koblenz.de/"],
+        "reviewed": "2026-11-23",
+        "fees": [{"item": "Gebühr"}],
+    }
     (tmp_path / "services" / "test-dienst.yaml").write_text(yaml.safe_dump(record))
     with pytest.raises(CatalogError, match=r"test-dienst.yaml.*fees\.0\.amount"):
         load_catalog(tmp_path)
@@ -75,8 +80,14 @@ def test_an_invalid_record_is_rejected_with_file_and_field(tmp_path: Path) -> No
 def test_a_service_pointing_to_an_unknown_office_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "services").mkdir()
     (tmp_path / "offices").mkdir()
-    record = {"id": "x-dienst", "title": "Testdienst", "summary": "Eine ausreichend lange Beschreibung.",
-              "sources": ["https://www.koblenz.de/"], "reviewed": "2026-11-23", "office": "nirgendwo"}
+    record = {
+        "id": "x-dienst",
+        "title": "Testdienst",
+        "summary": "Eine ausreichend lange Beschreibung.",
+        "sources": ["https://www.koblenz.de/"],
+        "reviewed": "2026-11-23",
+        "office": "nirgendwo",
+    }
     (tmp_path / "services" / "x-dienst.yaml").write_text(yaml.safe_dump(record))
     with pytest.raises(CatalogError, match="unknown office 'nirgendwo'"):
         load_catalog(tmp_path)

@@ -27,8 +27,13 @@ class ScriptedParser:
         if self.down:
             raise RasaUnavailable("connection refused")
         intent, confidence, ranking = self.script.get(text, ("out_of_scope", 0.2, []))
-        return ParseResult(text, intent, confidence, tuple(ranking or [(intent, confidence)]),
-                           tuple(self.entities.get(text, [])))
+        return ParseResult(
+            text,
+            intent,
+            confidence,
+            tuple(ranking or [(intent, confidence)]),
+            tuple(self.entities.get(text, [])),
+        )
 
 
 @pytest.fixture
@@ -46,7 +51,9 @@ async def ask(dialogue: Dialogue, text: str, state: State | None = None, payload
     return turn.reply
 
 
-async def test_fee_question_leads_with_the_fees_and_gives_links(dialogue: Dialogue, parser: ScriptedParser) -> None:
+async def test_fee_question_leads_with_the_fees_and_gives_links(
+    dialogue: Dialogue, parser: ScriptedParser
+) -> None:
     parser.script["Was kostet ein Reisepass?"] = ("service_reisepass", 0.93, [])
     reply = await ask(dialogue, "Was kostet ein Reisepass?")
     assert reply.kind == "service" and reply.service_id == "reisepass" and reply.aspect == "fees"
@@ -65,7 +72,9 @@ async def test_follow_up_refers_to_the_last_service(dialogue: Dialogue, parser: 
     assert "Passfoto" in reply.text or "Lichtbild" in reply.text
 
 
-async def test_stadtteil_is_remembered_for_the_conversation(dialogue: Dialogue, parser: ScriptedParser) -> None:
+async def test_stadtteil_is_remembered_for_the_conversation(
+    dialogue: Dialogue, parser: ScriptedParser
+) -> None:
     state = State()
     parser.script["Sperrmüll in Güls"] = ("service_sperrmuell", 0.9, [])
     await ask(dialogue, "Sperrmüll in Güls", state)
@@ -76,8 +85,11 @@ async def test_stadtteil_is_remembered_for_the_conversation(dialogue: Dialogue, 
 
 
 async def test_two_close_services_are_offered_as_buttons(dialogue: Dialogue, parser: ScriptedParser) -> None:
-    parser.script["ausweis"] = ("service_personalausweis", 0.48,
-                                [("service_personalausweis", 0.48), ("service_vorlaeufiger_ausweis", 0.44)])
+    parser.script["ausweis"] = (
+        "service_personalausweis",
+        0.48,
+        [("service_personalausweis", 0.48), ("service_vorlaeufiger_ausweis", 0.44)],
+    )
     reply = await ask(dialogue, "ausweis")
     assert reply.service_id is None
     payloads = [q.payload for q in reply.quick_replies]
@@ -89,7 +101,9 @@ async def test_a_button_answers_the_chosen_service_and_aspect(dialogue: Dialogue
     assert reply.service_id == "reisepass" and reply.aspect == "fees" and reply.confidence == 1.0
 
 
-async def test_low_confidence_searches_the_catalog_and_offers_a_human(dialogue: Dialogue, parser: ScriptedParser) -> None:
+async def test_low_confidence_searches_the_catalog_and_offers_a_human(
+    dialogue: Dialogue, parser: ScriptedParser
+) -> None:
     parser.script["alte couch abholen"] = ("service_fundbuero", 0.2, [("service_fundbuero", 0.2)])
     reply = await ask(dialogue, "alte couch abholen")
     assert reply.kind == "fallback"
@@ -104,7 +118,9 @@ async def test_out_of_scope_is_not_forced_onto_a_service(dialogue: Dialogue, par
     assert "Stadtverwaltung" in reply.text
 
 
-async def test_asking_for_a_human_gets_the_contact_at_once(dialogue: Dialogue, parser: ScriptedParser) -> None:
+async def test_asking_for_a_human_gets_the_contact_at_once(
+    dialogue: Dialogue, parser: ScriptedParser
+) -> None:
     parser.script["Ich will mit einem Menschen sprechen"] = ("handoff", 0.97, [])
     reply = await ask(dialogue, "Ich will mit einem Menschen sprechen")
     assert reply.kind == "handoff"
@@ -112,7 +128,9 @@ async def test_asking_for_a_human_gets_the_contact_at_once(dialogue: Dialogue, p
     assert any(link.url == "tel:115" for link in reply.links)
 
 
-async def test_when_rasa_is_down_the_catalog_answers_and_says_so(dialogue: Dialogue, parser: ScriptedParser) -> None:
+async def test_when_rasa_is_down_the_catalog_answers_and_says_so(
+    dialogue: Dialogue, parser: ScriptedParser
+) -> None:
     parser.down = True
     reply = await ask(dialogue, "Was kostet ein Reisepass?")
     assert reply.service_id == "reisepass" and reply.aspect == "fees"
@@ -131,8 +149,16 @@ async def test_overlong_message_is_rejected_politely(dialogue: Dialogue) -> None
 
 
 async def test_active_alert_leads_every_answer(catalog: Catalog, parser: ScriptedParser) -> None:
-    alert = ActiveAlert("a1", "Bombenentschärfung in Lützel", "Severe", "Evakuierung ab 9 Uhr.",
-                        "Verlassen Sie das Gebiet.", ("Lützel",), None, None)
+    alert = ActiveAlert(
+        "a1",
+        "Bombenentschärfung in Lützel",
+        "Severe",
+        "Evakuierung ab 9 Uhr.",
+        "Verlassen Sie das Gebiet.",
+        ("Lützel",),
+        None,
+        None,
+    )
     dialogue = Dialogue(catalog, CatalogSearch(catalog), parser, StaticAlerts([alert]))
     parser.script["Reisepass"] = ("service_reisepass", 0.9, [])
     reply = await ask(dialogue, "Reisepass")
@@ -142,7 +168,9 @@ async def test_active_alert_leads_every_answer(catalog: Catalog, parser: Scripte
     assert reply.kind == "alerts" and "Verlassen Sie das Gebiet." in reply.text
 
 
-async def test_missing_fact_points_to_where_to_find_out(dialogue: Dialogue, parser: ScriptedParser, catalog: Catalog) -> None:
+async def test_missing_fact_points_to_where_to_find_out(
+    dialogue: Dialogue, parser: ScriptedParser, catalog: Catalog
+) -> None:
     without_fees = next(s for s in catalog if not s.fees)
     reply = await ask(dialogue, "Kosten", payload=f"svc:{without_fees.id}:fees")
     assert "keine geprüfte Angabe" in reply.text and "115" in reply.text

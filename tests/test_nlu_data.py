@@ -29,7 +29,16 @@ def test_at_least_25_examples_per_service_and_all_other_intents(catalog: Catalog
         counts[example.intent] = counts.get(example.intent, 0) + 1
     for service in catalog:
         assert counts.get(intent_for_service(service.id), 0) >= 25, service.id
-    for intent in ("greet", "help", "thanks", "alerts", "subscribe", "unsubscribe", "handoff", "out_of_scope"):
+    for intent in (
+        "greet",
+        "help",
+        "thanks",
+        "alerts",
+        "subscribe",
+        "unsubscribe",
+        "handoff",
+        "out_of_scope",
+    ):
         assert counts.get(intent, 0) >= 15, intent
 
 

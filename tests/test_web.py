@@ -44,16 +44,22 @@ async def test_chat_answers_with_the_documented_shape(client: TestClient) -> Non
 
 async def test_conversation_id_continues_the_conversation(client: TestClient) -> None:
     first = await (await client.post("/api/chat", json={"message": "Ich brauche einen Reisepass"})).json()
-    follow = await client.post("/api/chat", json={"message": "und was muss ich mitbringen?",
-                                                  "conversation_id": first["conversation_id"]})
+    follow = await client.post(
+        "/api/chat",
+        json={"message": "und was muss ich mitbringen?", "conversation_id": first["conversation_id"]},
+    )
     body = await follow.json()
     assert body["service_id"] == "reisepass" and body["aspect"] == "documents"
 
 
-async def test_conversations_are_stored_pseudonymously_and_redacted(client: TestClient, database_url: str) -> None:
+async def test_conversations_are_stored_pseudonymously_and_redacted(
+    client: TestClient, database_url: str
+) -> None:
     token = "my-browser-session-123"
-    await client.post("/api/chat", json={"message": "Meine E-Mail ist max@example.org, Reisepass bitte",
-                                         "conversation_id": token})
+    await client.post(
+        "/api/chat",
+        json={"message": "Meine E-Mail ist max@example.org, Reisepass bitte", "conversation_id": token},
+    )
     engine = create_engine(database_url)
     async with sessionmaker(engine)() as session:
         conversation = (await session.scalars(select(Conversation))).one()
@@ -74,7 +80,9 @@ async def test_delete_removes_the_conversation(client: TestClient, database_url:
 
 
 async def test_retention_purges_old_conversations_only(client: TestClient, database_url: str) -> None:
-    await client.post("/api/chat", json={"message": "Ich brauche einen Reisepass", "conversation_id": "old-one-1"})
+    await client.post(
+        "/api/chat", json={"message": "Ich brauche einen Reisepass", "conversation_id": "old-one-1"}
+    )
     engine = create_engine(database_url)
     sessions = sessionmaker(engine)
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
@@ -85,7 +93,9 @@ async def test_retention_purges_old_conversations_only(client: TestClient, datab
 
 
 async def test_rest_webhook_speaks_the_rasa_rest_channel(client: TestClient) -> None:
-    response = await client.post("/webhooks/rest/webhook", json={"sender": "u1", "message": "Was kostet ein Reisepass?"})
+    response = await client.post(
+        "/webhooks/rest/webhook", json={"sender": "u1", "message": "Was kostet ein Reisepass?"}
+    )
     assert response.status == 200
     messages = await response.json()
     assert messages[0]["recipient_id"] == "u1" and "70,00 €" in messages[0]["text"]
@@ -112,7 +122,9 @@ async def test_openapi_describes_the_chat_endpoint(client: TestClient) -> None:
         (b'{"message": "' + b"a" * 70_000 + b'"}', 413, "too_large"),
     ],
 )
-async def test_malformed_requests_get_a_clear_4xx(client: TestClient, body: bytes, status: int, code: str) -> None:
+async def test_malformed_requests_get_a_clear_4xx(
+    client: TestClient, body: bytes, status: int, code: str
+) -> None:
     response = await client.post("/api/chat", data=body, headers={"Content-Type": "application/json"})
     assert response.status == status
     payload = await response.json()
@@ -126,12 +138,20 @@ async def test_ten_thousand_characters_get_a_friendly_answer(client: TestClient)
     assert "zu lang" in body["text"]
 
 
-async def test_rate_limit_per_conversation_is_polite(aiohttp_client: Any, tmp_path: Path, fake_rasa: FakeRasa) -> None:
-    client = await aiohttp_client(create_app(make_settings(tmp_path, rasa_url=fake_rasa.url, chat_rate_per_minute=3)))
-    statuses = [(await client.post("/api/chat", json={"message": "Hallo", "conversation_id": "same-conv-1"})).status
-                for _ in range(4)]
+async def test_rate_limit_per_conversation_is_polite(
+    aiohttp_client: Any, tmp_path: Path, fake_rasa: FakeRasa
+) -> None:
+    client = await aiohttp_client(
+        create_app(make_settings(tmp_path, rasa_url=fake_rasa.url, chat_rate_per_minute=3))
+    )
+    statuses = [
+        (await client.post("/api/chat", json={"message": "Hallo", "conversation_id": "same-conv-1"})).status
+        for _ in range(4)
+    ]
     assert statuses == [200, 200, 200, 429]
-    body = await (await client.post("/api/chat", json={"message": "Hallo", "conversation_id": "same-conv-1"})).json()
+    body = await (
+        await client.post("/api/chat", json={"message": "Hallo", "conversation_id": "same-conv-1"})
+    ).json()
     assert body["error"] == "rate_limited" and "Moment" in body["message"]
 
 
@@ -139,14 +159,18 @@ async def test_slow_rasa_is_answered_from_the_catalog_within_the_timeout(
     aiohttp_client: Any, tmp_path: Path, fake_rasa: FakeRasa
 ) -> None:
     fake_rasa.delay = 3.0
-    client = await aiohttp_client(create_app(make_settings(tmp_path, rasa_url=fake_rasa.url, rasa_timeout=0.5)))
+    client = await aiohttp_client(
+        create_app(make_settings(tmp_path, rasa_url=fake_rasa.url, rasa_timeout=0.5))
+    )
     response = await client.post("/api/chat", json={"message": "Sperrmüll abholen lassen"})
     body = await response.json()
     assert response.status == 200 and body["service_id"] == "sperrmuell"
     assert any("nicht erreichbar" in n for n in body["notices"])
 
 
-async def test_rasa_errors_are_answered_from_the_catalog(aiohttp_client: Any, tmp_path: Path, fake_rasa: FakeRasa) -> None:
+async def test_rasa_errors_are_answered_from_the_catalog(
+    aiohttp_client: Any, tmp_path: Path, fake_rasa: FakeRasa
+) -> None:
     fake_rasa.fail_with = 500
     client = await aiohttp_client(create_app(make_settings(tmp_path, rasa_url=fake_rasa.url)))
     response = await client.post("/api/chat", json={"message": "Hund anmelden Hundesteuer"})

@@ -20,8 +20,14 @@ class FakeRasa:
     runner: web.AppRunner | None = None
     url: str = ""
 
-    def teach(self, text: str, intent: str, confidence: float = 0.95,
-              ranking: list[tuple[str, float]] | None = None, entities: list[dict[str, Any]] | None = None) -> None:
+    def teach(
+        self,
+        text: str,
+        intent: str,
+        confidence: float = 0.95,
+        ranking: list[tuple[str, float]] | None = None,
+        entities: list[dict[str, Any]] | None = None,
+    ) -> None:
         ranking = ranking or [(intent, confidence)]
         self.answers[text] = {
             "text": text,
@@ -38,12 +44,18 @@ class FakeRasa:
             return web.json_response({"status": "failure", "code": self.fail_with}, status=self.fail_with)
         body = await request.json()
         text = body.get("text", "")
-        default = {"text": text, "intent": {"name": "out_of_scope", "confidence": 0.2},
-                   "intent_ranking": [{"name": "out_of_scope", "confidence": 0.2}], "entities": []}
+        default = {
+            "text": text,
+            "intent": {"name": "out_of_scope", "confidence": 0.2},
+            "intent_ranking": [{"name": "out_of_scope", "confidence": 0.2}],
+            "entities": [],
+        }
         return web.json_response(self.answers.get(text, default))
 
     async def _status(self, _request: web.Request) -> web.Response:
-        return web.json_response({"model_file": "fake.tar.gz", "model_id": "fake", "num_active_training_jobs": 0})
+        return web.json_response(
+            {"model_file": "fake.tar.gz", "model_id": "fake", "num_active_training_jobs": 0}
+        )
 
     async def start(self) -> str:
         app = web.Application()
