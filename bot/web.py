@@ -46,6 +46,7 @@ CATALOG = web.AppKey("catalog", Catalog)
 CHAT = web.AppKey("chat", ChatService)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SUPERVISOR = web.AppKey("supervisor", RasaSupervisor)
+ALERTS = web.AppKey("alerts", AlertSource)
 
 
 class RateLimiter:
@@ -205,6 +206,29 @@ async def health_handler(request: web.Request) -> web.Response:
     )
 
 
+async def alerts_handler(request: web.Request) -> web.Response:
+    """Active warnings for the website banner and the chat widget."""
+    alerts = await request.app[ALERTS].active()
+    return web.json_response(
+        {
+            "alerts": [
+                {
+                    "identifier": a.identifier,
+                    "headline": a.headline,
+                    "severity": a.severity,
+                    "description": a.description,
+                    "instruction": a.instruction,
+                    "areas": list(a.areas),
+                    "web": a.web,
+                    "expires": a.expires.isoformat() if a.expires else None,
+                }
+                for a in alerts
+            ]
+        },
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
 async def openapi_handler(_request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
@@ -260,6 +284,7 @@ def create_app(
     app[LIMITER] = RateLimiter(settings.chat_rate_per_minute)
     key = load_or_create_key(settings.pseudonym_key, settings.state_dir)
     alert_source = alerts or StaticAlerts()
+    app[ALERTS] = alert_source
 
     async def _services(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
@@ -296,6 +321,7 @@ def create_app(
     app.router.add_delete("/api/chat/{conversation_id}", delete_chat_handler)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook_handler)
     app.router.add_get("/health", health_handler)
+    app.router.add_get("/api/alerts", alerts_handler)
     app.router.add_get("/openapi.json", openapi_handler)
     app.router.add_get("/", index_handler)
     return app

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from bot.db import Base, create_engine
+import broadcasts.subscribers  # noqa: F401  (registers the models on Base.metadata)
 
 target_metadata = Base.metadata
 
