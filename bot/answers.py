@@ -129,9 +129,16 @@ def aspect_text(aspect: Aspect, service: Service, office: Office | None) -> str:
     return service.summary
 
 
-def service_links(service: Service) -> tuple[Link, ...]:
+def service_links(catalog: Catalog, service: Service) -> tuple[Link, ...]:
+    """The service's deep links, online services first; without any, the office's or the city's page."""
     ordered = sorted(service.links, key=lambda link: LINK_ORDER[link.kind])
-    return tuple(Link(link.title, str(link.url), link.kind) for link in ordered)
+    links = tuple(Link(link.title, str(link.url), link.kind) for link in ordered)
+    if links:
+        return links
+    for office in (catalog.office_of(service), catalog.offices.get("rathaus")):
+        if office is not None and office.web is not None:
+            return (Link(f"{office.name} im Internet", str(office.web), "info"),)
+    return ()
 
 
 def service_answer(

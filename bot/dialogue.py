@@ -241,7 +241,7 @@ class Dialogue:
             service_id=service_id,
             aspect=primary,
             confidence=confidence,
-            links=service_links(service),
+            links=service_links(self.catalog, service),
             quick_replies=buttons,
         )
 
