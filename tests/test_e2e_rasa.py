@@ -46,7 +46,7 @@ async def say(client: TestClient, message: str, conversation_id: str = "e2e-conv
 async def test_citizen_questions_get_the_right_service_and_aspect(
     client: TestClient, question: str, service_id: str, aspect: str | None
 ) -> None:
-    body = await say(client, question, conversation_id=f"q-{abs(hash(question))}")
+    body = await say(client, question, conversation_id=f"conversation-q-{abs(hash(question))}")
     assert body["kind"] == "service", body
     assert body["service_id"] == service_id
     if aspect:
@@ -55,9 +55,9 @@ async def test_citizen_questions_get_the_right_service_and_aspect(
 
 
 async def test_follow_up_and_stadtteil_memory_through_rasa(client: TestClient) -> None:
-    first = await say(client, "Ich brauche einen neuen Personalausweis", "ctx-1")
+    first = await say(client, "Ich brauche einen neuen Personalausweis", "conversation-ctx-1")
     assert first["service_id"] == "personalausweis"
-    second = await say(client, "und was kostet das?", "ctx-1")
+    second = await say(client, "und was kostet das?", "conversation-ctx-1")
     assert second["service_id"] == "personalausweis" and second["aspect"] == "fees"
     assert "37,00 €" in second["text"]
 
@@ -71,18 +71,18 @@ async def test_follow_up_and_stadtteil_memory_through_rasa(client: TestClient) -
     ],
 )
 async def test_out_of_scope_is_recognised(client: TestClient, question: str) -> None:
-    body = await say(client, question, f"oos-{abs(hash(question))}")
+    body = await say(client, question, f"conversation-oos-{abs(hash(question))}")
     assert body["kind"] == "fallback" and body["service_id"] is None
 
 
 async def test_human_contact_on_request(client: TestClient) -> None:
-    body = await say(client, "Ich will mit einem Menschen sprechen", "human-1")
+    body = await say(client, "Ich will mit einem Menschen sprechen", "conversation-human-1")
     assert body["kind"] == "handoff" and "115" in body["text"]
 
 
 async def test_greeting_and_warnings_intents(client: TestClient) -> None:
-    assert (await say(client, "Guten Abend!", "greet-1"))["kind"] == "smalltalk"
-    body = await say(client, "Gibt es gerade eine Warnung für Lützel?", "alerts-1")
+    assert (await say(client, "Guten Abend!", "conversation-greet-1"))["kind"] == "smalltalk"
+    body = await say(client, "Gibt es gerade eine Warnung für Lützel?", "conversation-alerts-1")
     assert body["kind"] == "alerts" and "Lützel" in body["text"]
 
 
