@@ -73,20 +73,17 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
                 result = await chat.chat("cli", "cli" if args.keep_context else f"cli-{number}", text)
                 reply = result.reply
                 if args.jsonl:
-                    record: dict[str, Any] = {"text": text, **reply.as_dict(), "answer": reply.text}
-                    for key in ("quick_replies", "notices"):
-                        record.pop(key, None)
-                    record.pop("text", None)
-                    ordered = {
+                    data = reply.as_dict()
+                    row = {
                         "text": text,
                         "kind": reply.kind,
                         "service_id": reply.service_id,
                         "aspect": reply.aspect,
                         "answer": reply.text,
-                        "links": record["links"],
-                        "confidence": record["confidence"],
+                        "links": data["links"],
+                        "confidence": data["confidence"],
                     }
-                    print(json.dumps(ordered, ensure_ascii=False), flush=True)
+                    print(json.dumps(row, ensure_ascii=False), flush=True)
                 else:
                     print("\n".join([*reply.notices, reply.text]))
                     for link in reply.links:
