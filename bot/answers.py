@@ -162,9 +162,26 @@ def service_answer(
     buttons = tuple(
         QuickReply(label, f"svc:{service.id}:{aspect}")
         for aspect, label in ASPECT_BUTTONS
-        if aspect not in asked
+        if aspect not in asked and _has_facts(aspect, service, office)
     )
     return "\n\n".join(parts), buttons[:5]
+
+
+def _has_facts(aspect: Aspect, service: Service, office: Office | None) -> bool:
+    """Offer a follow-up button only where the catalog can say something about that aspect."""
+    if aspect == "fees":
+        return bool(service.fees)
+    if aspect == "documents":
+        return bool(service.documents)
+    if aspect == "duration":
+        return bool(service.processing_time)
+    if aspect == "online":
+        return bool(service.online or service.links_of("online", "form", "payment"))
+    if aspect == "hours":
+        return office is not None and bool(office.hours or office.hours_note)
+    if aspect == "location":
+        return office is not None and office.address is not None
+    return True
 
 
 def contact_text(catalog: Catalog) -> tuple[str, tuple[Link, ...]]:
