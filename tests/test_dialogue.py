@@ -174,3 +174,11 @@ async def test_missing_fact_points_to_where_to_find_out(
     without_fees = next(s for s in catalog if not s.fees)
     reply = await ask(dialogue, "Kosten", payload=f"svc:{without_fees.id}:fees")
     assert "keine geprüfte Angabe" in reply.text and "115" in reply.text
+
+
+async def test_follow_up_buttons_only_for_aspects_with_facts(dialogue: Dialogue, catalog: Catalog) -> None:
+    without_fees = next(s for s in catalog if not s.fees)
+    reply = await ask(dialogue, "", payload=f"svc:{without_fees.id}:overview")
+    assert f"svc:{without_fees.id}:fees" not in [q.payload for q in reply.quick_replies]
+    reply = await ask(dialogue, "", payload="svc:reisepass:overview")
+    assert "svc:reisepass:fees" in [q.payload for q in reply.quick_replies]
