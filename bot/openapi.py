@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
+
+from bot.aspects import ASPECTS
+from bot.events import ReplyKind
 
 _ERROR = {
     "type": "object",
@@ -27,23 +30,9 @@ _REPLY = {
     "properties": {
         "conversation_id": {"type": "string", "description": "opaque token; send it back to continue"},
         "text": {"type": "string"},
-        "kind": {
-            "enum": ["service", "alerts", "subscribe", "unsubscribe", "handoff", "smalltalk", "fallback"]
-        },
+        "kind": {"enum": list(get_args(ReplyKind))},
         "service_id": {"type": ["string", "null"]},
-        "aspect": {
-            "enum": [
-                "fees",
-                "documents",
-                "hours",
-                "location",
-                "online",
-                "appointment",
-                "duration",
-                "overview",
-                None,
-            ]
-        },
+        "aspect": {"enum": [*ASPECTS, None]},
         "confidence": {"type": ["number", "null"]},
         "links": {"type": "array", "items": _LINK},
         "quick_replies": {
