@@ -205,6 +205,27 @@ def cmd_purge(settings: Settings, _args: argparse.Namespace) -> int:
     return asyncio.run(_purge(settings))
 
 
+async def _report_unanswered(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db import create_engine, migrate, sessionmaker
+    from connectors.web.feedback import format_report, unanswered_questions
+
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        rows = await unanswered_questions(sessionmaker(engine), args.days, args.limit)
+    finally:
+        await engine.dispose()
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows], ensure_ascii=False, indent=2))
+    else:
+        print(format_report(rows, args.days))
+    return 0
+
+
+def cmd_report_unanswered(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_report_unanswered(settings, args))
+
+
 async def _db_upgrade(settings: Settings) -> int:
     from bot.db import create_engine, migrate
 
@@ -252,6 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--strict", action="store_true", help="exit 1 when the targets are not met")
     ev.set_defaults(func=cmd_nlu_evaluate)
     sub.add_parser("purge", help="delete conversations older than the retention").set_defaults(func=cmd_purge)
+    report = sub.add_parser("report", help="reports for the editors").add_subparsers(
+        dest="report", required=True
+    )
+    unanswered = report.add_parser(
+        "unanswered", help="questions with fallback answers or thumbs-down, most frequent first"
+    )
+    unanswered.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    unanswered.add_argument("--limit", type=int, default=50, help="at most this many questions (default 50)")
+    unanswered.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    unanswered.set_defaults(func=cmd_report_unanswered)
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
     return parser

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot import InputRejected
-from bot.alerts import OFFICIAL_WARNING_LINKS, AlertSource
+from bot.alerts import OFFICIAL_WARNING_LINKS, ActiveAlert, AlertSource
 from bot.answers import contact_text, service_answer, service_links
 from bot.aspects import ASPECTS, Aspect, find_aspects
 from bot.catalog import Catalog, fold
-from bot.events import IncomingMessage, QuickReply, Reply
+from bot.events import IncomingMessage, Link, QuickReply, Reply
 from bot.search import CatalogSearch, Hit, terms
 from nlu import RasaUnavailable, service_for_intent
 from nlu.client import ParseResult
@@ -38,6 +38,12 @@ EXAMPLES = (
     QuickReply("Sperrmüll", "svc:sperrmuell:overview"),
     QuickReply("Mit einem Menschen sprechen", "handoff"),
 )
+SEVERITY_DE = {
+    "Extreme": "extreme Gefahr",
+    "Severe": "erhebliche Gefahr",
+    "Moderate": "Warnung",
+    "Minor": "Hinweis",
+}
 RASA_DOWN_NOTICE = (
     "Mein Sprachverständnis ist gerade nicht erreichbar. Ich habe deshalb im Katalog der Stadt gesucht."
 )
@@ -156,9 +162,17 @@ class Dialogue:
                 state.last_service, aspects, state, parsed.confidence if parsed else None
             )
         if parsed is None:
+            matching = await self._matching_alerts(text)
+            if matching:
+                return _alert_answer(matching, None)
             return self._search_reply(text, aspects, state, unsure=False)
         intent, confidence = parsed.intent or "", parsed.confidence
         service_id = service_for_intent(intent)
+        if intent != "alerts" and not (service_id in self.catalog.services and confidence >= self.threshold):
+            # Questions about an active warning ("Ist das Leitungswasser trinkbar?") are answered from it.
+            matching = await self._matching_alerts(text)
+            if matching:
+                return _alert_answer(matching, confidence)
         if confidence < self.threshold:
             return self._search_reply(text, aspects, state, unsure=True, ranking=parsed.ranking)
         if service_id and service_id in self.catalog.services:
@@ -176,6 +190,13 @@ class Dialogue:
         if intent == "handoff":
             return self._handoff(confidence)
         if intent == "alerts":
+            matching = [
+                a
+                for a in await self._matching_alerts(text)
+                if not (state.stadtteil and a.areas and state.stadtteil not in a.areas)
+            ]
+            if matching:
+                return _alert_answer(matching, confidence)
             return await self._alerts_reply(state, confidence)
         if intent in ("subscribe", "unsubscribe"):
             return self._subscription_reply(intent, state, confidence)
@@ -307,6 +328,20 @@ class Dialogue:
             quick_replies=EXAMPLES,
         )
 
+    async def _matching_alerts(self, text: str) -> list[ActiveAlert]:
+        """Active alerts the question is about: a word of the headline, or two words of the alert's text."""
+        asked = {t for t in terms(text) if len(t) >= 4}
+        if not asked:
+            return []
+        matching = []
+        for alert in await self.alerts.active():
+            headline = set(terms(alert.headline))
+            body = set(terms(f"{alert.description} {alert.instruction}")) | headline
+            hits = {q for q in asked if any(_related(q, word) for word in body)}
+            if hits and (len(hits) >= 2 or any(_related(q, word) for q in hits for word in headline)):
+                matching.append(alert)
+        return matching
+
     async def _alerts_reply(self, state: State, confidence: float | None) -> Reply:
         alerts = await self.alerts.active()
         if state.stadtteil:
@@ -370,6 +405,26 @@ def _with_notice(reply: Reply, notice: str) -> Reply:
     from dataclasses import replace
 
     return replace(reply, notices=(notice, *reply.notices))
+
+
+def _related(asked: str, word: str) -> bool:
+    """Same stem, or one contains the other ("hochwass" in "hochwasserwarn", "trink" in "trinkbar")."""
+    short, long = sorted((asked, word), key=len)
+    return short == long or (len(short) >= 5 and short in long)
+
+
+def _alert_answer(alerts: list[ActiveAlert], confidence: float | None) -> Reply:
+    parts, links = [], []
+    for alert in alerts:
+        area = ", ".join(alert.areas) if alert.areas else "ganz Koblenz"
+        severity = SEVERITY_DE.get(alert.severity, alert.severity)
+        lines = [f"**⚠ {alert.headline}**", f"{severity.capitalize()} · {area}", alert.description]
+        if alert.instruction:
+            lines.append(f"Was Sie tun sollten: {alert.instruction}")
+        parts.append("\n".join(line for line in lines if line))
+        if alert.web:
+            links.append(Link(f"Mehr zur Warnung: {alert.headline}", alert.web, "info"))
+    return Reply("\n\n".join(parts), "alerts", confidence=confidence, links=(*links, *OFFICIAL_WARNING_LINKS))
 
 
 def _merge_candidates(hits: list[Hit], ranking: tuple[tuple[str, float], ...]) -> list[str]:

@@ -111,5 +111,32 @@ OPENAPI: dict[str, Any] = {
         "/health": {
             "get": {"summary": "Health of database and NLU", "responses": {"200": {"description": "ok"}}}
         },
+        "/api/feedback": {
+            "post": {
+                "summary": "Thumbs up or down on one answer (web widget), stored with the redacted question",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["conversation_id", "turn", "rating"],
+                                "properties": {
+                                    "conversation_id": {"type": "string", "minLength": 8, "maxLength": 128},
+                                    "turn": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "description": "number of the answer in the conversation, 1 = first",
+                                    },
+                                    "rating": {"enum": ["up", "down"]},
+                                    "comment": {"type": "string", "maxLength": 500},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": {"description": "stored"}, **_errors(400, 404, 413, 429)},
+            }
+        },
     },
 }

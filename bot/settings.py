@@ -7,10 +7,19 @@ Secrets (tokens, the pseudonym key) come from the environment or that git-ignore
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +34,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def _toml_path() -> Path:
     return Path(os.environ.get("KOBLENZ_BOT_CONFIG", "koblenz-bot.toml"))
+
+
+class AlertSender(BaseModel):
+    """A system allowed to POST alerts (e.g. the fire service's alerting system): a bearer token and/or an
+    HMAC-SHA256 secret, and the CAP ``sender`` values it may use (empty: any)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: SecretStr | None = None
+    hmac_secret: SecretStr | None = None
+    cap_senders: tuple[str, ...] = ()
+    role: str = "feuerwehr"
 
 
 class Settings(BaseSettings):
@@ -58,6 +79,48 @@ class Settings(BaseSettings):
         description="HMAC key for pseudonymous conversation ids; generated into state_dir if empty",
     )
     chat_rate_per_minute: int = Field(default=30, ge=1)
+    widget_origins: str = Field(
+        default="*",
+        description="comma-separated origins allowed to call the chat API from the widget, or * for any",
+    )
+    widget_privacy_url: str = Field(
+        default="", description="privacy statement linked by the widget; empty: the bot's own /datenschutz"
+    )
+    # -- broadcasts and alerts (issue 5); the Telegram token and API URL are shared with the channel --
+    telegram_token: str = Field(default="", description="Telegram bot token (secret)")
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", description="Bot API base URL; tests point it at the double"
+    )
+    telegram_rate: int = Field(
+        default=30, ge=1, le=1000, description="messages per second overall (1,000 with paid broadcasts)"
+    )
+    telegram_timeout: float = Field(default=10.0, gt=0, le=120, description="seconds per Bot API call")
+    broadcast_worker: bool = Field(
+        default=True, description="run the scheduler and one outbox worker inside `koblenz-bot serve`"
+    )
+    delivery_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    delivery_backoff_seconds: float = Field(default=2.0, gt=0, le=600)
+    delivery_max_in_flight: int = Field(default=500, ge=1, le=10000)
+    delivery_concurrency: int = Field(default=64, ge=1, le=1000)
+    delivery_retention_days: int = Field(default=30, ge=1, le=3650)
+    alert_senders: dict[str, AlertSender] = Field(default_factory=dict)
+    alert_max_bytes: int = Field(default=256_000, ge=1024, le=10_000_000)
+    public_url: str = Field(default="", description="public base URL for feed links; empty: from the request")
+    # -- Telegram channel (issue 4): citizens chat and subscribe; off while telegram_token is empty --
+    telegram_mode: Literal["polling", "webhook"] = Field(
+        default="polling", description="polling needs no public URL; webhook: POST /webhooks/telegram"
+    )
+    telegram_webhook_secret: str = Field(
+        default="",
+        validate_default=True,
+        description="secret_token Telegram sends in X-Telegram-Bot-Api-Secret-Token (webhook mode)",
+    )
+    telegram_webhook_url: str = Field(
+        default="",
+        description="public https URL of /webhooks/telegram to register; empty: registered elsewhere",
+    )
+    telegram_poll_timeout: int = Field(default=25, ge=0, le=50, description="seconds per long poll")
     log_level: str = "INFO"
 
     @field_validator("database_url")
@@ -75,6 +138,22 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:5005")
         return value.rstrip("/")
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _telegram_api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+        return value.rstrip("/")
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str, info: ValidationInfo) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule for secret_token)")
+        if not value and info.data.get("telegram_token") and info.data.get("telegram_mode") == "webhook":
+            raise ValueError("required in webhook mode, so that only Telegram can post updates")
+        return value
 
     @classmethod
     def settings_customise_sources(

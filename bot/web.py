@@ -15,7 +15,6 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,6 +22,8 @@ from aiohttp import web
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import connectors.telegram
+import connectors.web
 from bot.alerts import AlertSource, StaticAlerts
 from bot.catalog import Catalog, load_catalog
 from bot.chat import ChatService
@@ -39,7 +40,6 @@ from nlu.server import RasaSupervisor
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 SETTINGS = web.AppKey("settings", Settings)
 CATALOG = web.AppKey("catalog", Catalog)
@@ -233,10 +233,6 @@ async def openapi_handler(_request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
 
-async def index_handler(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "index.html")
-
-
 # -- resources ---------------------------------------------------------------------------------------
 
 
@@ -323,5 +319,6 @@ def create_app(
     app.router.add_get("/health", health_handler)
     app.router.add_get("/api/alerts", alerts_handler)
     app.router.add_get("/openapi.json", openapi_handler)
-    app.router.add_get("/", index_handler)
+    connectors.web.setup(app, settings)  # the website widget: /widget.js, demo page at /, feedback
+    connectors.telegram.setup(app, settings)  # Telegram channel when a token is set (polling/webhook)
     return app

@@ -1,1 +1,60 @@
-"""Posts and alerts: lifecycle, scheduler, outbox, fan-out and CAP 1.2 (see issue 5; not built yet)."""
+"""Posts and alerts: lifecycle, scheduler, outbox, fan-out, rate limiting and CAP 1.2 (issue 5).
+
+Exception tree of the engine (CAP parsing has its own root, ``broadcasts.cap.CapError``)::
+
+    BroadcastError
+    ├── InvalidRequest        a post or alert cannot be accepted (German ``message`` says why)
+    │   ├── TextTooLong       a text is over a channel's limit; names the channel and the limit
+    │   └── NotFound          no such post, alert or referenced alert
+    ├── InvalidState          the action does not fit the lifecycle (e.g. cancel a sent post)
+    └── PublishError          a channel refused or failed (broadcasts.publishers: RetryAfter,
+                              Transient, RecipientGone, Rejected, EditImpossible, Unsupported)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from bot.settings import Settings
+
+
+class BroadcastError(Exception):
+    """Root of the broadcast engine's exceptions; ``message`` is German and polite."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(BroadcastError):
+    """A post or alert cannot be accepted as given."""
+
+
+class TextTooLong(InvalidRequest):
+    def __init__(self, channel: str, length: int, limit: int) -> None:
+        super().__init__(
+            f"Der Text für {channel} ist {length:,} Zeichen lang; erlaubt sind höchstens {limit:,} Zeichen. "
+            "Bitte kürzen Sie ihn oder geben Sie eine eigene, kürzere Fassung für diesen Kanal an.".replace(
+                ",", "."
+            )
+        )
+        self.channel, self.length, self.limit = channel, length, limit
+
+
+class NotFound(InvalidRequest):
+    """No such post, alert or referenced alert."""
+
+
+class InvalidState(BroadcastError):
+    """The action does not fit the current state of the post or alert."""
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """Register the broadcast routes (alert API, feeds, CAP files) and, when enabled, run the scheduler
+    and one outbox worker inside the web process (the embedded default of ``koblenz-bot serve``)."""
+    from broadcasts.api import setup_app
+
+    setup_app(app, settings)

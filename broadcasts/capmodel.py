@@ -30,6 +30,9 @@ Category = Literal[
 Urgency = Literal["Immediate", "Expected", "Future", "Past", "Unknown"]
 Severity = Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
 Certainty = Literal["Observed", "Likely", "Possible", "Unlikely", "Unknown"]
+ResponseType = Literal[
+    "Shelter", "Evacuate", "Prepare", "Execute", "Avoid", "Monitor", "Assess", "AllClear", "None"
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class CapArea:
     area_desc: str  # e.g. "Lützel" or "Koblenz"
     polygons: tuple[str, ...] = ()  # CAP polygon strings "lat,lon lat,lon ..." (first == last point)
     geocodes: tuple[tuple[str, str], ...] = ()  # (valueName, value), e.g. ("ARS", "071110000000")
+    # added for issue 5 (optional, at the end): CAP circles "lat,lon radius_km"
+    circles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class CapInfo:
     web: str | None = None
     contact: str | None = None
     areas: tuple[CapArea, ...] = ()
+    # added for issue 5 (optional, at the end): further CAP info elements the city uses
+    response_types: tuple[ResponseType, ...] = ()  # e.g. ("Evacuate",) for a bomb defusal
+    audience: str | None = None
+    event_codes: tuple[tuple[str, str], ...] = ()  # (valueName, value)
+    parameters: tuple[tuple[str, str], ...] = ()  # (valueName, value)
 
 
 @dataclass(frozen=True)

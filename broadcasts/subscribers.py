@@ -69,7 +69,10 @@ async def _get_or_create(session: AsyncSession, channel: str, chat_id: str, chat
         select(Subscriber).where(Subscriber.channel == channel, Subscriber.chat_id == chat_id)
     )
     if subscriber is None:
-        subscriber = Subscriber(channel=channel, chat_id=chat_id, chat_type=chat_type, active=True)
+        # an empty collection up front: reading it later must not lazy-load (no IO outside await)
+        subscriber = Subscriber(
+            channel=channel, chat_id=chat_id, chat_type=chat_type, active=True, subscriptions=[]
+        )
         session.add(subscriber)
         await session.flush()
     elif not subscriber.active:
@@ -98,7 +101,9 @@ async def subscribe(
             existing.stadtteile = []  # one of them is city-wide: the whole city wins
 
 
-async def unsubscribe(sessions: async_sessionmaker[AsyncSession], channel: str, chat_id: str, topic: str) -> bool:
+async def unsubscribe(
+    sessions: async_sessionmaker[AsyncSession], channel: str, chat_id: str, topic: str
+) -> bool:
     async with sessions.begin() as session:
         subscriber = await session.scalar(
             select(Subscriber).where(Subscriber.channel == channel, Subscriber.chat_id == chat_id)
@@ -106,7 +111,9 @@ async def unsubscribe(sessions: async_sessionmaker[AsyncSession], channel: str, 
         if subscriber is None:
             return False
         result = await session.execute(
-            delete(Subscription).where(Subscription.subscriber_id == subscriber.id, Subscription.topic == topic)
+            delete(Subscription).where(
+                Subscription.subscriber_id == subscriber.id, Subscription.topic == topic
+            )
         )
         return bool(getattr(result, "rowcount", 0))
 
@@ -175,5 +182,9 @@ def as_row(subscriber: Subscriber) -> dict[str, Any]:
     """The CSV/GDPR export row: channel, chat_id, topics and Stadtteile separated by ';'."""
     topics = sorted(s.topic for s in subscriber.subscriptions)
     areas = sorted({a for s in subscriber.subscriptions for a in s.stadtteile})
-    return {"channel": subscriber.channel, "chat_id": subscriber.chat_id, "topics": ";".join(topics),
-            "stadtteile": ";".join(areas)}
+    return {
+        "channel": subscriber.channel,
+        "chat_id": subscriber.chat_id,
+        "topics": ";".join(topics),
+        "stadtteile": ";".join(areas),
+    }

@@ -9,6 +9,8 @@ from sqlalchemy.engine import Connection
 
 from bot.db import Base, create_engine
 import broadcasts.subscribers  # noqa: F401  (registers the models on Base.metadata)
+import broadcasts.models  # noqa: F401  (broadcast engine: posts, alerts, outbox, audit)
+import connectors.web.models  # noqa: F401  (web widget: feedback on answers)
 
 target_metadata = Base.metadata
 

@@ -92,7 +92,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
         engine = create_engine(url)
         async with engine.begin() as connection:
-            await connection.execute(text("TRUNCATE turns, conversations"))
+            # CASCADE: feedback (and later tables) reference turns and conversations
+            await connection.execute(text("TRUNCATE turns, conversations CASCADE"))
         await engine.dispose()
 
     asyncio.run(truncate())

@@ -1,0 +1,193 @@
+"""The running engine: the scheduler loop and the outbox worker, for ``koblenz-bot serve`` (in-process, on
+the embedded SQLite default) and ``koblenz-bot worker`` (any number of processes on one PostgreSQL).
+
+The scheduler loop, every quarter second or when woken: starts due posts (on time within about 0.25 s;
+the state is in the database, so a restart simply continues and a cancelled post is never started),
+creates the fan-out of new messages (alerts first, chunk by chunk so the worker starts at once), ends
+expired alerts, closes finished posts, reclaims rows of dead workers, and purges old delivery records.
+Every process may run it: transitions are guarded by the row state, fan-outs by a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.db import sessionmaker
+from bot.settings import Settings
+from broadcasts import outbox, service
+from broadcasts.models import utcnow
+from broadcasts.publishers import Publisher, TelegramPublisher
+from broadcasts.ratelimit import LocalSlots, SharedSlots, Slots
+from broadcasts.worker import Worker, WorkerConfig
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, engine: AsyncEngine, retention: dt.timedelta, tick: float = 0.25) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine)
+        self.retention = retention
+        self.tick = tick
+        self.on_fanout: list[asyncio.Event] = []
+        self._wake = asyncio.Event()
+        self._last_reclaim = 0.0
+        self._last_purge = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> bool:
+        """One round; True when there is more to do right away."""
+        now = utcnow()
+        started = await service.start_due_broadcasts(self.sessions, now)
+        for broadcast_id in started:
+            log.info("post %s is due: sending", broadcast_id)
+        busy = False
+        for message_id in await service.pending_fanouts(self.engine):
+            done = await outbox.fan_out(self.engine, message_id, max_chunks=5)
+            self._notify()
+            busy = busy or not done
+        expired = await service.expire_alerts(self.sessions, now)
+        for identifier in expired:
+            log.info("alert %s expired", identifier)
+        await service.finish_broadcasts(self.sessions)
+        if time.monotonic() - self._last_reclaim > 2.0:
+            reclaimed = await outbox.reclaim_expired(self.engine)
+            if reclaimed:
+                log.warning("reclaimed %d deliveries of a worker whose lease ran out", reclaimed)
+                self._notify()
+            self._last_reclaim = time.monotonic()
+        if time.monotonic() - self._last_purge > 3600:
+            purged = await service.purge_deliveries(self.sessions, self.retention)
+            if purged:
+                log.info("retention: deleted %d delivery records", purged)
+            self._last_purge = time.monotonic()
+        return busy or bool(started)
+
+    def _notify(self) -> None:
+        for event in self.on_fanout:
+            event.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            busy = False
+            try:
+                busy = await self.run_once()
+            except Exception:
+                log.exception("scheduler round failed; retrying")
+                await asyncio.sleep(1.0)
+            if busy:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait(stop), await self._sleep_time())
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def _sleep_time(self) -> float:
+        """Until the next due post, at most one tick."""
+        async with self.engine.connect() as connection:
+            nxt = (
+                await connection.execute(
+                    text("SELECT MIN(scheduled_at) FROM broadcasts WHERE state = 'scheduled'")
+                )
+            ).scalar()
+        if nxt is None:
+            return self.tick
+        if isinstance(nxt, str):  # SQLite returns the raw text for an aggregate
+            nxt = dt.datetime.fromisoformat(nxt)
+        if nxt.tzinfo is None:
+            nxt = nxt.replace(tzinfo=dt.UTC)
+        return max(0.0, min(self.tick, (nxt - utcnow()).total_seconds()))
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        lease=settings.delivery_lease_seconds,
+        max_attempts=settings.delivery_max_attempts,
+        backoff=settings.delivery_backoff_seconds,
+        max_in_flight=settings.delivery_max_in_flight,
+        concurrency=settings.delivery_concurrency,
+    )
+
+
+def slots_for(engine: AsyncEngine, settings: Settings) -> dict[str, Slots]:
+    """One global limit per bot: shared through PostgreSQL, in memory for the single SQLite worker."""
+    if engine.dialect.name == "postgresql":
+        return {"telegram": SharedSlots(engine, f"telegram:{_bot_id(settings)}", settings.telegram_rate)}
+    return {"telegram": LocalSlots(settings.telegram_rate)}
+
+
+def _bot_id(settings: Settings) -> str:
+    return settings.telegram_token.split(":", 1)[0] or "default"
+
+
+@dataclass
+class Running:
+    scheduler: Scheduler
+    worker: Worker | None
+
+    def wake(self) -> None:
+        self.scheduler.wake()
+        if self.worker is not None:
+            self.worker.wake()
+
+
+@contextlib.asynccontextmanager
+async def running(
+    engine: AsyncEngine,
+    settings: Settings,
+    publishers: dict[str, Publisher] | None = None,
+    slots: dict[str, Slots] | None = None,
+    with_worker: bool = True,
+) -> AsyncIterator[Running]:
+    """Run the scheduler (and a worker, when Telegram is configured or publishers are given) until exit."""
+    stop = asyncio.Event()
+    scheduler = Scheduler(engine, dt.timedelta(days=settings.delivery_retention_days))
+    session: aiohttp.ClientSession | None = None
+    if publishers is None:
+        publishers = {}
+        if settings.telegram_token:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=settings.delivery_concurrency, limit_per_host=0)
+            )
+            publishers["telegram"] = TelegramPublisher(
+                session,
+                settings.telegram_api_url,
+                settings.telegram_token,
+                settings.telegram_rate,
+                settings.telegram_timeout,
+            )
+        elif with_worker:
+            log.warning("no KOBLENZ_BOT_TELEGRAM_TOKEN: posts and alerts are stored, not sent to Telegram")
+    worker = None
+    if with_worker and publishers:
+        worker = Worker(engine, publishers, slots or slots_for(engine, settings), worker_config(settings))
+        scheduler.on_fanout.append(worker._wake)
+    tasks = [asyncio.create_task(scheduler.run(stop), name="broadcast-scheduler")]
+    if worker is not None:
+        tasks.append(asyncio.create_task(worker.run(stop), name="outbox-worker"))
+    try:
+        yield Running(scheduler, worker)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if session is not None:
+            await session.close()

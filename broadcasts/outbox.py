@@ -1,0 +1,422 @@
+"""The outbox: creating the fan-out (idempotent, resumable) and claiming, finishing and reclaiming rows.
+
+Fan-out runs in chunks, each its own transaction, with a cursor on the message row: a crash in the middle
+resumes where it stopped, and the unique constraint (message, channel, chat) with ON CONFLICT DO NOTHING
+means a chunk done twice creates nothing twice. Phases of a message's fan-out (``fanout_state``):
+
+- ``subscribers``: every active subscriber of the topic whose Stadtteile the message covers
+  (``broadcasts.subscribers.covers``; city-wide messages reach everyone with the topic);
+- ``chain`` (updates and all-clears first): everyone who got an earlier message of the alert; an update
+  edits their message (``ref_delivery_id``), an all-clear answers it;
+- ``done``.
+
+Claiming is by lease. PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` so any number of workers on any
+machines take disjoint rows. SQLite (one in-process worker): an UPDATE ... WHERE state = 'pending'
+RETURNING, atomic in SQLite's single writer. A claimed row is ``in_flight`` with ``locked_until``; a
+worker that dies leaves it to be reclaimed after the lease. Per chat, a row is only claimable when no
+other row of the same chat is in flight, none goes before it, and the last message to the chat is at
+least the chat's interval ago (1 s private, 3 s groups: 20 per minute), so these limits also hold across
+workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Float, Integer, bindparam, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from broadcasts.models import Delivery, utcnow
+from broadcasts.subscribers import Subscriber, covers
+
+PRIVATE_INTERVAL = 1.05  # Telegram: 1 message per second per chat, plus a little for clock jitter
+GROUP_INTERVAL = 3.1  # Telegram: 20 messages per minute per group or channel
+FANOUT_CHUNK = 2000
+FANOUT_LEASE = 60.0
+PUSH_CHANNELS = ("telegram",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    id: int
+    message_id: int
+    channel: str
+    chat_id: str
+    is_group: bool
+    subscriber_id: int | None
+    ref_delivery_id: int | None
+    priority: int
+    attempts: int
+
+
+def _insert(connection: AsyncConnection, rows: list[dict[str, Any]]) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Delivery).on_conflict_do_nothing(
+        index_elements=["message_id", "channel", "chat_id"]
+    )
+    return connection.execute(statement, rows)
+
+
+async def _lease_message(engine: AsyncEngine, message_id: int) -> dict[str, Any] | None:
+    now = time.time()
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            text(
+                "UPDATE outbound_messages SET fanout_locked_until = :until "
+                "WHERE id = :id AND fanout_state != 'done' AND fanout_locked_until < :now"
+            ),
+            {"id": message_id, "until": now + FANOUT_LEASE, "now": now},
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            return None
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT id, kind, topic, stadtteile, priority, alert_id, fanout_state, fanout_cursor "
+                    "FROM outbound_messages WHERE id = :id"
+                ),
+                {"id": message_id},
+            )
+        ).one()
+    return dict(row._mapping)
+
+
+def json_dict(value: Any) -> dict[str, str]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return {str(k): str(v) for k, v in (value or {}).items()}
+
+
+def _json_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [str(v) for v in value or []]
+
+
+async def _subscriber_chunk(connection: AsyncConnection, message: dict[str, Any]) -> tuple[int, int, bool]:
+    """Insert deliveries for the next chunk of subscribers; return (inserted, new cursor, finished)."""
+    rows = (
+        await connection.execute(
+            text(
+                "SELECT s.id, s.channel, s.chat_id, s.chat_type, sub.stadtteile FROM subscribers s "
+                "JOIN subscriptions sub ON sub.subscriber_id = s.id "
+                "WHERE sub.topic = :topic AND s.active AND s.id > :cursor AND s.channel IN :channels "
+                "ORDER BY s.id LIMIT :limit"
+            ).bindparams(_expanding("channels")),
+            {
+                "topic": message["topic"],
+                "cursor": message["fanout_cursor"],
+                "limit": FANOUT_CHUNK,
+                "channels": list(PUSH_CHANNELS),
+            },
+        )
+    ).all()
+    areas = _json_list(message["stadtteile"])
+    now = time.time()
+    new = [
+        {
+            "message_id": message["id"],
+            "channel": r.channel,
+            "chat_id": r.chat_id,
+            "is_group": r.chat_type != "private",
+            "subscriber_id": r.id,
+            "ref_delivery_id": None,
+            "priority": message["priority"],
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": utcnow(),
+        }
+        for r in rows
+        if covers(_json_list(r.stadtteile), areas)
+    ]
+    inserted = 0
+    if new:
+        result = await _insert(connection, new)
+        inserted = max(0, getattr(result, "rowcount", len(new)))
+    cursor = rows[-1].id if rows else message["fanout_cursor"]
+    return inserted, cursor, len(rows) < FANOUT_CHUNK
+
+
+async def _chain_chunk(connection: AsyncConnection, message: dict[str, Any]) -> tuple[int, int, bool]:
+    """Updates and all-clears: one row per chat that got (or is getting) a first message of the alert."""
+    firsts = (
+        await connection.execute(
+            text(
+                "SELECT d.id, d.channel, d.chat_id, d.is_group, d.subscriber_id, d.state FROM deliveries d "
+                "JOIN outbound_messages m ON m.id = d.message_id "
+                "WHERE m.alert_id = :root AND m.id != :id AND m.kind IN ('alert', 'update') "
+                "AND d.ref_delivery_id IS NULL AND d.id > :cursor "
+                "AND d.state IN ('pending', 'in_flight', 'sent') ORDER BY d.id LIMIT :limit"
+            ),
+            {
+                "root": message["alert_id"],
+                "id": message["id"],
+                "cursor": message["fanout_cursor"],
+                "limit": FANOUT_CHUNK,
+            },
+        )
+    ).all()
+    pending = [r.id for r in firsts if r.state == "pending"]
+    superseded: set[int] = set()
+    if pending:
+        # not sent yet: the older text is dropped; an update sends its own text, an all-clear nothing
+        result = await connection.execute(
+            text(
+                "UPDATE deliveries SET state = 'cancelled', last_error = 'superseded' "
+                "WHERE id IN :ids AND state = 'pending' RETURNING id"
+            ).bindparams(_expanding("ids")),
+            {"ids": pending},
+        )
+        superseded = {int(r[0]) for r in result.all()}
+    now = time.time()
+    new = []
+    for r in firsts:
+        if r.id in superseded and message["kind"] == "allclear":
+            continue
+        new.append(
+            {
+                "message_id": message["id"],
+                "channel": r.channel,
+                "chat_id": r.chat_id,
+                "is_group": r.is_group,
+                "subscriber_id": r.subscriber_id,
+                "ref_delivery_id": None if r.id in superseded else r.id,
+                "priority": message["priority"],
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": utcnow(),
+            }
+        )
+    inserted = 0
+    if new:
+        result = await _insert(connection, new)
+        inserted = max(0, getattr(result, "rowcount", len(new)))
+    cursor = firsts[-1].id if firsts else message["fanout_cursor"]
+    return inserted, cursor, len(firsts) < FANOUT_CHUNK
+
+
+async def fan_out(engine: AsyncEngine, message_id: int, max_chunks: int | None = None) -> bool:
+    """Create the deliveries of a message chunk by chunk; return True when its fan-out is complete.
+
+    Returns False at once when another process holds the fan-out lease of this message."""
+    message = await _lease_message(engine, message_id)
+    if message is None:
+        return False
+    chunks = 0
+    while message["fanout_state"] != "done":
+        async with engine.begin() as connection:
+            # the message may have been stopped (cancelled, superseded) meanwhile
+            state = (
+                await connection.execute(
+                    text("SELECT fanout_state FROM outbound_messages WHERE id = :id"), {"id": message_id}
+                )
+            ).scalar_one()
+            if state != message["fanout_state"]:
+                return bool(state == "done")
+            if message["fanout_state"] == "chain":
+                inserted, cursor, finished = await _chain_chunk(connection, message)
+                next_state = (
+                    ("done" if message["kind"] == "allclear" else "subscribers") if finished else "chain"
+                )
+            else:
+                inserted, cursor, finished = await _subscriber_chunk(connection, message)
+                next_state = "done" if finished else "subscribers"
+            if next_state != message["fanout_state"]:
+                cursor = 0
+            await connection.execute(
+                text(
+                    "UPDATE outbound_messages SET fanout_state = :state, fanout_cursor = :cursor, "
+                    "total = total + :inserted, fanout_locked_until = :until WHERE id = :id"
+                ),
+                {
+                    "state": next_state,
+                    "cursor": cursor,
+                    "inserted": inserted,
+                    "until": 0.0 if next_state == "done" else time.time() + FANOUT_LEASE,
+                    "id": message_id,
+                },
+            )
+        message["fanout_state"], message["fanout_cursor"] = next_state, cursor
+        chunks += 1
+        if max_chunks is not None and chunks >= max_chunks and next_state != "done":
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("UPDATE outbound_messages SET fanout_locked_until = 0 WHERE id = :id"),
+                    {"id": message_id},
+                )
+            return False
+    return True
+
+
+# -- claiming ------------------------------------------------------------------------------------------
+
+_ELIGIBLE = """
+    d.state = 'pending' AND d.next_attempt_at <= :now
+    AND NOT EXISTS (
+        SELECT 1 FROM deliveries o
+        WHERE o.channel = d.channel AND o.chat_id = d.chat_id AND o.id != d.id AND (
+            o.state = 'in_flight'
+            OR (o.state = 'pending' AND (o.priority < d.priority OR (o.priority = d.priority AND o.id < d.id)))
+            OR (o.state = 'sent' AND o.sent_at > :now - CASE WHEN d.is_group THEN :group_gap ELSE :chat_gap END)
+        )
+    )
+    AND (d.ref_delivery_id IS NULL OR EXISTS (
+        SELECT 1 FROM deliveries r WHERE r.id = d.ref_delivery_id AND r.state NOT IN ('pending', 'in_flight')
+    ))
+"""
+_RETURNING = "id, message_id, channel, chat_id, is_group, subscriber_id, ref_delivery_id, priority, attempts"
+
+
+async def claim(engine: AsyncEngine, worker: str, limit: int, lease: float) -> list[Claimed]:
+    """Take up to ``limit`` due rows, alerts first, for ``lease`` seconds."""
+    now = time.time()
+    params = {
+        "now": now,
+        "limit": limit,
+        "worker": worker,
+        "until": now + lease,
+        "chat_gap": PRIVATE_INTERVAL,
+        "group_gap": GROUP_INTERVAL,
+    }
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            sql = (
+                f"WITH picked AS (SELECT d.id FROM deliveries d WHERE {_ELIGIBLE} "
+                "ORDER BY d.priority, d.id LIMIT :limit FOR UPDATE OF d SKIP LOCKED) "
+                "UPDATE deliveries SET state = 'in_flight', locked_by = :worker, locked_until = :until, "
+                f"attempts = attempts + 1 FROM picked WHERE deliveries.id = picked.id RETURNING "
+                + ", ".join(f"deliveries.{c.strip()}" for c in _RETURNING.split(","))
+            )
+        else:
+            sql = (
+                "UPDATE deliveries SET state = 'in_flight', locked_by = :worker, locked_until = :until, "
+                f"attempts = attempts + 1 WHERE id IN (SELECT d.id FROM deliveries d WHERE {_ELIGIBLE} "
+                f"ORDER BY d.priority, d.id LIMIT :limit) AND state = 'pending' RETURNING {_RETURNING}"
+            )
+        statement = text(sql).bindparams(
+            *(bindparam(n, type_=Float()) for n in ("now", "until", "chat_gap", "group_gap")),
+            bindparam("limit", type_=Integer()),
+        )
+        rows = (await connection.execute(statement, params)).all()
+    claimed = [Claimed(**dict(r._mapping)) for r in rows]
+    claimed.sort(key=lambda c: (c.priority, c.id))
+    return claimed
+
+
+async def reclaim_expired(engine: AsyncEngine) -> int:
+    """Rows whose worker died (lease over) go back to pending; they may have been sent: the bound on
+    duplicates is the number of rows a worker holds in flight."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            text(
+                "UPDATE deliveries SET state = 'pending', locked_by = NULL, locked_until = NULL, "
+                "last_error = 'lease expired (worker gone)' WHERE state = 'in_flight' AND locked_until < :now"
+            ),
+            {"now": time.time()},
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def release(engine: AsyncEngine, worker: str, ids: Sequence[int]) -> None:
+    """Give claimed rows back untouched (worker shutting down before sending them)."""
+    if not ids:
+        return
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE deliveries SET state = 'pending', locked_by = NULL, locked_until = NULL, "
+                "attempts = attempts - 1 WHERE id IN :ids AND state = 'in_flight' AND locked_by = :worker"
+            ).bindparams(_expanding("ids")),
+            {"ids": list(ids), "worker": worker},
+        )
+
+
+@dataclasses.dataclass
+class Outcome:
+    id: int
+    state: str  # sent / pending (retry) / failed / deactivated / cancelled
+    provider_message_id: str | None = None
+    sent_at: float | None = None
+    next_attempt_at: float = 0.0
+    error: str | None = None
+    refund_attempt: bool = False  # a 429 is the platform's pacing, not a failure of this message
+
+
+async def record(engine: AsyncEngine, outcomes: Sequence[Outcome]) -> None:
+    """Write the results of a batch of sends in one transaction."""
+    if not outcomes:
+        return
+    sent = [
+        {"id": o.id, "pid": o.provider_message_id, "at": o.sent_at} for o in outcomes if o.state == "sent"
+    ]
+    retry = [
+        {
+            "id": o.id,
+            "next": o.next_attempt_at,
+            "error": (o.error or "")[:500],
+            "refund": int(o.refund_attempt),
+        }
+        for o in outcomes
+        if o.state == "pending"
+    ]
+    final = [
+        {"id": o.id, "state": o.state, "error": (o.error or "")[:500]}
+        for o in outcomes
+        if o.state in ("failed", "deactivated", "cancelled")
+    ]
+    async with engine.begin() as connection:
+        if sent:
+            await connection.execute(
+                text(
+                    "UPDATE deliveries SET state = 'sent', provider_message_id = :pid, sent_at = :at, "
+                    "locked_by = NULL, locked_until = NULL, last_error = NULL "
+                    "WHERE id = :id AND state IN ('in_flight', 'pending')"
+                ),
+                sent,
+            )
+        if retry:
+            await connection.execute(
+                text(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = :next, last_error = :error, "
+                    "attempts = attempts - :refund, locked_by = NULL, locked_until = NULL "
+                    "WHERE id = :id AND state = 'in_flight'"
+                ),
+                retry,
+            )
+        if final:
+            await connection.execute(
+                text(
+                    "UPDATE deliveries SET state = :state, last_error = :error, locked_by = NULL, "
+                    "locked_until = NULL WHERE id = :id AND state IN ('in_flight', 'pending')"
+                ),
+                final,
+            )
+
+
+async def deactivate_chat(engine: AsyncEngine, channel: str, chat_id: str) -> int:
+    """The recipient blocked us: deactivate the subscriber and stop everything queued for the chat."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(Subscriber)
+            .where(Subscriber.channel == channel, Subscriber.chat_id == chat_id, Subscriber.active.is_(True))
+            .values(active=False, deactivated_at=utcnow())
+        )
+        result = await connection.execute(
+            text(
+                "UPDATE deliveries SET state = 'deactivated', last_error = 'recipient blocked the bot' "
+                "WHERE channel = :channel AND chat_id = :chat AND state = 'pending'"
+            ),
+            {"channel": channel, "chat": chat_id},
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _expanding(name: str) -> Any:
+    return bindparam(name, expanding=True)

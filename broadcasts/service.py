@@ -1,0 +1,620 @@
+"""What the press office and the fire service can do, for the CLI and the HTTP API alike: create, schedule
+and cancel posts; issue, update and cancel alerts. Every action, accepted or refused, is audited."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from broadcasts import InvalidRequest, InvalidState, NotFound, TextTooLong
+from broadcasts.alertrows import areas, columns, referenced_identifiers, to_cap
+from broadcasts.berlin import show
+from broadcasts.capmodel import CapAlert
+from broadcasts.models import (
+    PRIORITY_ALERT,
+    PRIORITY_POST,
+    Alert,
+    AuditLog,
+    Broadcast,
+    Delivery,
+    OutboundMessage,
+    utcnow,
+)
+from broadcasts.publishers import TELEGRAM_MAX_TEXT, text_length
+from broadcasts.subscribers import TOPICS
+from broadcasts.texts import alert_text, all_clear_text, correction_text, post_text, update_text
+
+log = logging.getLogger(__name__)
+# channels with a hard text limit, checked when a post is scheduled or an alert accepted
+TEXT_LIMITS = {"telegram": ("Telegram", TELEGRAM_MAX_TEXT)}
+VARIANT_CHANNELS = ("telegram", "feed")
+ALERT_TOPIC = "warnungen"
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    name: str  # who (user name, API sender id)
+    role: str  # presse, feuerwehr, admin, system
+    origin: str  # where from: "cli:<host>", "api:<address>"
+
+
+SYSTEM = Actor("system", "system", "engine")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertResult:
+    id: int
+    identifier: str
+    state: str
+    published: bool  # False for Test/Draft/System messages and non-public scope: stored, not sent
+    duplicate: bool = False
+
+
+def _audit(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    target: str | None,
+    details: dict[str, Any] | None = None,
+    outcome: str = "ok",
+) -> None:
+    session.add(
+        AuditLog(
+            actor=actor.name[:128],
+            role=actor.role[:32],
+            action=action,
+            target=target,
+            origin=actor.origin[:128],
+            outcome=outcome,
+            details=details or {},
+        )
+    )
+
+
+async def audit_rejected(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    action: str,
+    target: str | None,
+    reason: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """A refused request: nothing else is stored, but the attempt is."""
+    async with sessions.begin() as session:
+        _audit(session, actor, action, target, {"reason": reason[:500], **(details or {})}, "rejected")
+
+
+def _check_url(value: str | None, name: str) -> None:
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise InvalidRequest(f"{name} muss eine Web-Adresse sein, die mit https:// beginnt.")
+
+
+def broadcast_texts(broadcast: Broadcast) -> dict[str, str]:
+    variants = broadcast.variants or {}
+    return {
+        "telegram": post_text(
+            variants.get("telegram") or broadcast.text, broadcast.link, broadcast.image_url
+        ),
+        "feed": variants.get("feed") or broadcast.text,
+    }
+
+
+def check_limits(texts: dict[str, str]) -> None:
+    for channel, (label, limit) in TEXT_LIMITS.items():
+        if channel in texts and text_length(texts[channel]) > limit:
+            raise TextTooLong(label, text_length(texts[channel]), limit)
+
+
+class Broadcasts:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], wake: Callable[[], None] | None = None
+    ) -> None:
+        self.sessions = sessions
+        self._wake = wake or (lambda: None)
+
+    # -- posts ---------------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        actor: Actor,
+        topic: str,
+        text_: str,
+        link: str | None = None,
+        image_url: str | None = None,
+        variants: dict[str, str] | None = None,
+    ) -> int:
+        if topic not in TOPICS:
+            raise InvalidRequest(f"Unbekanntes Thema „{topic}“. Möglich sind: {', '.join(TOPICS)}.")
+        if not text_.strip():
+            raise InvalidRequest("Der Text ist leer.")
+        _check_url(link, "Der Link")
+        _check_url(image_url, "Die Bild-Adresse")
+        unknown = set(variants or {}) - set(VARIANT_CHANNELS)
+        if unknown:
+            raise InvalidRequest(
+                f"Unbekannter Kanal für eine eigene Fassung: {', '.join(sorted(unknown))}. "
+                f"Möglich sind: {', '.join(VARIANT_CHANNELS)}."
+            )
+        async with self.sessions.begin() as session:
+            broadcast = Broadcast(
+                topic=topic,
+                text=text_,
+                link=link,
+                image_url=image_url,
+                variants=dict(variants or {}),
+                state="draft",
+                created_by=actor.name[:64],
+                role=actor.role[:32],
+            )
+            session.add(broadcast)
+            await session.flush()
+            _audit(session, actor, "broadcast.create", f"broadcast:{broadcast.id}", {"topic": topic})
+            return broadcast.id
+
+    async def schedule(self, actor: Actor, broadcast_id: int, at: dt.datetime | None = None) -> Broadcast:
+        """Schedule (or reschedule) a draft; ``at`` None = now. Texts over a channel's limit are refused here."""
+        now = utcnow()
+        when = now if at is None else at.astimezone(dt.UTC)
+        if when < now - dt.timedelta(minutes=1):
+            raise InvalidRequest(
+                f"Der Zeitpunkt {show(when)} liegt in der Vergangenheit. Bitte wählen Sie einen späteren."
+            )
+        async with self.sessions.begin() as session:
+            broadcast = await session.get(Broadcast, broadcast_id, with_for_update=True)
+            if broadcast is None:
+                raise NotFound(f"Es gibt keine Meldung mit der Nummer {broadcast_id}.")
+            if broadcast.state not in ("draft", "scheduled"):
+                raise InvalidState(
+                    f"Die Meldung {broadcast_id} ist bereits „{broadcast.state}“ und kann nicht mehr "
+                    "eingeplant werden."
+                )
+            check_limits(broadcast_texts(broadcast))
+            broadcast.state, broadcast.scheduled_at, broadcast.updated_at = "scheduled", when, now
+            _audit(
+                session, actor, "broadcast.schedule", f"broadcast:{broadcast_id}", {"at": when.isoformat()}
+            )
+        self._wake()
+        return broadcast
+
+    async def cancel(self, actor: Actor, broadcast_id: int) -> Broadcast:
+        async with self.sessions.begin() as session:
+            broadcast = await session.get(Broadcast, broadcast_id, with_for_update=True)
+            if broadcast is None:
+                raise NotFound(f"Es gibt keine Meldung mit der Nummer {broadcast_id}.")
+            if broadcast.state not in ("draft", "scheduled", "sending"):
+                raise InvalidState(
+                    f"Die Meldung {broadcast_id} ist bereits „{broadcast.state}“; absagen geht nur vor "
+                    "oder während des Versands."
+                )
+            before = broadcast.state
+            broadcast.state, broadcast.updated_at = "cancelled", utcnow()
+            stopped = 0
+            if before == "sending":
+                stopped = await _stop_messages(
+                    session, select(OutboundMessage.id).where(OutboundMessage.broadcast_id == broadcast_id)
+                )
+            _audit(
+                session,
+                actor,
+                "broadcast.cancel",
+                f"broadcast:{broadcast_id}",
+                {"was": before, "stopped_deliveries": stopped},
+            )
+        return broadcast
+
+    async def get(self, broadcast_id: int) -> Broadcast:
+        async with self.sessions() as session:
+            broadcast = await session.get(Broadcast, broadcast_id)
+        if broadcast is None:
+            raise NotFound(f"Es gibt keine Meldung mit der Nummer {broadcast_id}.")
+        return broadcast
+
+    async def list(self, states: Sequence[str] = (), limit: int = 50) -> list[Broadcast]:
+        async with self.sessions() as session:
+            query = select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)
+            if states:
+                query = query.where(Broadcast.state.in_(states))
+            return list((await session.scalars(query)).all())
+
+    # -- alerts --------------------------------------------------------------------------------------
+
+    async def submit_alert(self, actor: Actor, alert: CapAlert, cap_xml: str) -> AlertResult:
+        """Accept a CAP message: Alert (new), Update or Cancel (with references)."""
+        if alert.msg_type == "Alert":
+            return await self._issue(actor, alert, cap_xml)
+        if alert.msg_type in ("Update", "Cancel"):
+            return await self._follow_up(actor, alert, cap_xml)
+        raise InvalidRequest(
+            f"CAP-Nachrichten vom Typ „{alert.msg_type}“ werden nicht angenommen (nur Alert, Update, Cancel)."
+        )
+
+    @staticmethod
+    def _published(alert: CapAlert) -> bool:
+        return alert.status in ("Actual", "Exercise") and alert.scope == "Public"
+
+    async def _existing(self, session: AsyncSession, alert: CapAlert, cap_xml: str) -> AlertResult | None:
+        row = await session.scalar(select(Alert).where(Alert.identifier == alert.identifier))
+        if row is None:
+            return None
+        if row.cap_xml.strip() == cap_xml.strip():
+            # the same message again (a retry after a timeout): accepted once, answered again
+            return AlertResult(row.id, row.identifier, row.state, self._published(alert), duplicate=True)
+        raise InvalidState(
+            f"Eine andere Warnung mit der Kennung „{alert.identifier}“ wurde bereits angenommen. "
+            "Jede CAP-Nachricht braucht eine eigene identifier."
+        )
+
+    async def _issue(self, actor: Actor, alert: CapAlert, cap_xml: str) -> AlertResult:
+        published = self._published(alert)
+        body = alert_text(alert)
+        check_limits({"telegram": body})
+        try:
+            async with self.sessions.begin() as session:
+                existing = await self._existing(session, alert, cap_xml)
+                if existing is not None:
+                    return existing
+                row = Alert(
+                    **columns(alert),
+                    cap_xml=cap_xml,
+                    state="active",
+                    created_by=actor.name[:64],
+                    role=actor.role[:32],
+                )
+                session.add(row)
+                await session.flush()
+                if published:
+                    session.add(
+                        OutboundMessage(
+                            kind="alert",
+                            alert_id=row.id,
+                            topic=ALERT_TOPIC,
+                            stadtteile=areas(alert),
+                            texts={"telegram": body},
+                            priority=PRIORITY_ALERT,
+                            fanout_state="subscribers",
+                        )
+                    )
+                _audit(
+                    session,
+                    actor,
+                    "alert.issue",
+                    f"alert:{alert.identifier}",
+                    {"id": row.id, "status": alert.status, "areas": areas(alert), "sent": published},
+                )
+        except IntegrityError:
+            async with self.sessions() as session:
+                existing = await self._existing(session, alert, cap_xml)
+            if existing is None:
+                raise
+            return existing
+        self._wake()
+        return AlertResult(row.id, row.identifier, row.state, published)
+
+    async def _chain_head(self, session: AsyncSession, alert: CapAlert) -> tuple[Alert, Alert]:
+        """(root, head) of the chain the references point to."""
+        identifiers = referenced_identifiers(alert)
+        if not identifiers:
+            raise InvalidRequest(
+                f"Eine CAP-Nachricht vom Typ {alert.msg_type} braucht references auf die frühere Warnung."
+            )
+        referenced = list(
+            (await session.scalars(select(Alert).where(Alert.identifier.in_(identifiers)))).all()
+        )
+        if len(referenced) != len(set(identifiers)):
+            missing = sorted(set(identifiers) - {r.identifier for r in referenced})
+            raise NotFound(f"Die referenzierte Warnung ist unbekannt: {', '.join(missing)}.")
+        roots = {r.root_id or r.id for r in referenced}
+        if len(roots) != 1:
+            raise InvalidRequest("Die references zeigen auf verschiedene Warnungen; bitte nur auf eine.")
+        root_id = roots.pop()
+        chain = list(
+            (
+                await session.scalars(
+                    select(Alert)
+                    .where((Alert.id == root_id) | (Alert.root_id == root_id))
+                    .order_by(Alert.id)
+                    .with_for_update()
+                )
+            ).all()
+        )
+        root = next(a for a in chain if a.id == root_id)
+        head = chain[-1]
+        if head.state in ("cancelled", "expired"):
+            raise InvalidState(
+                f"Die Warnung „{root.identifier}“ ist bereits beendet ({head.state}) und kann nicht mehr "
+                "geändert werden."
+            )
+        return root, head
+
+    async def _follow_up(self, actor: Actor, alert: CapAlert, cap_xml: str) -> AlertResult:
+        try:
+            async with self.sessions.begin() as session:
+                existing = await self._existing(session, alert, cap_xml)
+                if existing is not None:
+                    return existing
+                root, head = await self._chain_head(session, alert)
+                published = self._published(to_cap(root))
+                state = "active" if alert.msg_type == "Update" else "cancelled"
+                if alert.msg_type == "Update":
+                    body = update_text(alert)
+                    check_limits({"telegram": body})
+                    texts = {
+                        "telegram": body,
+                        "telegram:correction": correction_text(to_cap(root), alert),
+                    }
+                else:
+                    texts = {"telegram": all_clear_text(alert, to_cap(head))}
+                    check_limits(texts)
+                row = Alert(
+                    **columns(alert),
+                    cap_xml=cap_xml,
+                    state=state,
+                    root_id=root.id,
+                    created_by=actor.name[:64],
+                    role=actor.role[:32],
+                )
+                if alert.msg_type == "Cancel" and not alert.infos:
+                    row.infos = head.infos
+                session.add(row)
+                await session.flush()
+                chain_messages = select(OutboundMessage.id).where(OutboundMessage.alert_id == root.id)
+                stopped = 0
+                if alert.msg_type == "Update":
+                    await session.execute(
+                        update(Alert)
+                        .where(((Alert.id == root.id) | (Alert.root_id == root.id)) & (Alert.id != row.id))
+                        .where(Alert.state == "active")
+                        .values(state="updated", updated_at=utcnow())
+                    )
+                    # earlier fan-outs stop; the update reaches everyone they had not reached yet
+                    await session.execute(
+                        update(OutboundMessage)
+                        .where(OutboundMessage.alert_id == root.id, OutboundMessage.fanout_state != "done")
+                        .values(fanout_state="done")
+                    )
+                else:
+                    await session.execute(
+                        update(Alert)
+                        .where((Alert.id == root.id) | (Alert.root_id == root.id))
+                        .values(state="cancelled", updated_at=utcnow())
+                    )
+                    stopped = await _stop_messages(session, chain_messages)
+                if published:
+                    session.add(
+                        OutboundMessage(
+                            kind="update" if alert.msg_type == "Update" else "allclear",
+                            alert_id=root.id,
+                            topic=ALERT_TOPIC,
+                            stadtteile=areas(alert),
+                            texts=texts,
+                            priority=PRIORITY_ALERT,
+                            fanout_state="chain",
+                        )
+                    )
+                _audit(
+                    session,
+                    actor,
+                    "alert.update" if alert.msg_type == "Update" else "alert.cancel",
+                    f"alert:{root.identifier}",
+                    {"id": row.id, "identifier": alert.identifier, "stopped_deliveries": stopped},
+                )
+        except IntegrityError:
+            async with self.sessions() as session:
+                existing = await self._existing(session, alert, cap_xml)
+            if existing is None:
+                raise
+            return existing
+        self._wake()
+        return AlertResult(row.id, row.identifier, row.state, published)
+
+    async def head_of(self, identifier_or_id: str) -> Alert:
+        """The current message of the alert chain that ``identifier_or_id`` belongs to."""
+        async with self.sessions() as session:
+            query = select(Alert).where(Alert.identifier == identifier_or_id)
+            row = await session.scalar(query)
+            if row is None and identifier_or_id.isdigit():
+                row = await session.get(Alert, int(identifier_or_id))
+            if row is None:
+                raise NotFound(f"Es gibt keine Warnung „{identifier_or_id}“.")
+            root_id = row.root_id or row.id
+            head = await session.scalar(
+                select(Alert)
+                .where((Alert.id == root_id) | (Alert.root_id == root_id))
+                .order_by(Alert.id.desc())
+                .limit(1)
+            )
+        assert head is not None
+        return head
+
+    async def alert_by_id(self, alert_id: int) -> Alert:
+        async with self.sessions() as session:
+            row = await session.get(Alert, alert_id)
+        if row is None:
+            raise NotFound(f"Es gibt keine Warnung mit der Nummer {alert_id}.")
+        return row
+
+
+async def _stop_messages(session: AsyncSession, message_ids: Any) -> int:
+    """Stop fan-out and every queued delivery of these messages (already sent ones stay sent)."""
+    await session.execute(
+        update(OutboundMessage).where(OutboundMessage.id.in_(message_ids)).values(fanout_state="done")
+    )
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.message_id.in_(message_ids), Delivery.state == "pending")
+        .values(state="cancelled", last_error="cancelled")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- engine housekeeping, used by the scheduler --------------------------------------------------------
+
+
+async def start_due_broadcasts(sessions: async_sessionmaker[AsyncSession], now: dt.datetime) -> list[int]:
+    """scheduled → sending for every post that is due, with its outbound message, in one transaction
+    per post; a post cancelled meanwhile is skipped (the state check makes the transition atomic)."""
+    started = []
+    async with sessions() as session:
+        due = list(
+            (
+                await session.scalars(
+                    select(Broadcast.id)
+                    .where(Broadcast.state == "scheduled", Broadcast.scheduled_at <= now)
+                    .order_by(Broadcast.scheduled_at)
+                    .limit(50)
+                )
+            ).all()
+        )
+    for broadcast_id in due:
+        async with sessions.begin() as session:
+            result = await session.execute(
+                update(Broadcast)
+                .where(Broadcast.id == broadcast_id, Broadcast.state == "scheduled")
+                .values(state="sending", started_at=utcnow(), updated_at=utcnow())
+            )
+            if not getattr(result, "rowcount", 0):
+                continue  # cancelled, or another process took it
+            broadcast = await session.get(Broadcast, broadcast_id)
+            assert broadcast is not None
+            session.add(
+                OutboundMessage(
+                    kind="post",
+                    broadcast_id=broadcast_id,
+                    topic=broadcast.topic,
+                    stadtteile=[],
+                    texts=broadcast_texts(broadcast),
+                    priority=PRIORITY_POST,
+                    fanout_state="subscribers",
+                )
+            )
+            _audit(
+                session,
+                SYSTEM,
+                "broadcast.start",
+                f"broadcast:{broadcast_id}",
+                {"scheduled_at": broadcast.scheduled_at.isoformat() if broadcast.scheduled_at else None},
+            )
+            started.append(broadcast_id)
+    return started
+
+
+async def finish_broadcasts(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
+    """sending → sent / partly_failed once the fan-out is complete and nothing is queued or in flight."""
+    finished = []
+    async with sessions() as session:
+        sending = list(
+            (await session.scalars(select(Broadcast.id).where(Broadcast.state == "sending"))).all()
+        )
+    for broadcast_id in sending:
+        async with sessions.begin() as session:
+            messages = select(OutboundMessage.id).where(OutboundMessage.broadcast_id == broadcast_id)
+            open_fanout = await session.scalar(
+                select(func.count())
+                .select_from(OutboundMessage)
+                .where(OutboundMessage.broadcast_id == broadcast_id, OutboundMessage.fanout_state != "done")
+            )
+            counts = dict(
+                (
+                    await session.execute(
+                        select(Delivery.state, func.count())
+                        .where(Delivery.message_id.in_(messages))
+                        .group_by(Delivery.state)
+                    )
+                ).all()
+            )
+            if open_fanout or counts.get("pending") or counts.get("in_flight"):
+                continue
+            state = "partly_failed" if counts.get("failed") else "sent"
+            result = await session.execute(
+                update(Broadcast)
+                .where(Broadcast.id == broadcast_id, Broadcast.state == "sending")
+                .values(state=state, finished_at=utcnow(), updated_at=utcnow())
+            )
+            if getattr(result, "rowcount", 0):
+                _audit(
+                    session,
+                    SYSTEM,
+                    f"broadcast.{state}",
+                    f"broadcast:{broadcast_id}",
+                    {k: int(v) for k, v in counts.items()},
+                )
+                finished.append(broadcast_id)
+    return finished
+
+
+async def expire_alerts(sessions: async_sessionmaker[AsyncSession], now: dt.datetime) -> list[str]:
+    """Alerts past their expiry end by themselves: off the banner and feed, queued messages dropped."""
+    ended = []
+    async with sessions() as session:
+        heads = list(
+            (
+                await session.scalars(
+                    select(Alert).where(
+                        Alert.state == "active", Alert.expires_at.is_not(None), Alert.expires_at <= now
+                    )
+                )
+            ).all()
+        )
+    for head in heads:
+        root_id = head.root_id or head.id
+        async with sessions.begin() as session:
+            result = await session.execute(
+                update(Alert)
+                .where(Alert.id == head.id, Alert.state == "active")
+                .values(state="expired", updated_at=utcnow())
+            )
+            if not getattr(result, "rowcount", 0):
+                continue
+            await session.execute(
+                update(Alert)
+                .where((Alert.id == root_id) | (Alert.root_id == root_id), Alert.state == "updated")
+                .values(state="expired", updated_at=utcnow())
+            )
+            stopped = await _stop_messages(
+                session, select(OutboundMessage.id).where(OutboundMessage.alert_id == root_id)
+            )
+            _audit(
+                session, SYSTEM, "alert.expired", f"alert:{head.identifier}", {"stopped_deliveries": stopped}
+            )
+            ended.append(head.identifier)
+    return ended
+
+
+async def pending_fanouts(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT id FROM outbound_messages WHERE fanout_state != 'done' AND fanout_locked_until < :now "
+                "ORDER BY priority, id LIMIT 20"
+            ),
+            {"now": time.time()},
+        )
+        return [int(r[0]) for r in rows.all()]
+
+
+async def purge_deliveries(sessions: async_sessionmaker[AsyncSession], older_than: dt.timedelta) -> int:
+    """Forget who got what once it can no longer be needed: messages older than the retention whose
+    alert (if any) has ended. Posts and alerts themselves stay (they are public)."""
+    cutoff = utcnow() - older_than
+    async with sessions.begin() as session:
+        ended_alerts = select(Alert.id).where(
+            Alert.root_id.is_(None), Alert.state.in_(("cancelled", "expired"))
+        )
+        old = select(OutboundMessage.id).where(
+            OutboundMessage.created_at < cutoff,
+            (OutboundMessage.alert_id.is_(None)) | (OutboundMessage.alert_id.in_(ended_alerts)),
+        )
+        result = await session.execute(
+            delete(Delivery).where(
+                Delivery.message_id.in_(old), Delivery.state.not_in(("pending", "in_flight"))
+            )
+        )
+    return int(getattr(result, "rowcount", 0) or 0)

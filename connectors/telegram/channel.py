@@ -1,0 +1,588 @@
+"""The Telegram channel: updates in (long polling or webhook), the shared ChatService, Telegram messages out.
+
+python-telegram-bot is composed, not subclassed: an ``Application`` (no Updater, no JobQueue) dispatches
+updates to the handlers below; its ``Bot`` sends through :class:`TelegramSender`. Polling is our own small
+loop over ``getUpdates`` so that one malformed update is logged and skipped instead of blocking the batch
+(PTB's Updater retries a batch it cannot parse forever). Updates of one chat are handled one after the
+other, different chats concurrently. Message texts are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import warnings
+from collections import Counter
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import BotCommand, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
+from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from bot.catalog import Catalog
+from bot.chat import ChatService
+from bot.db import delete_conversation
+from bot.dialogue import EXAMPLES
+from bot.events import Reply
+from bot.settings import Settings
+from broadcasts.subscribers import (
+    TOPICS,
+    TOPICS_WITH_AREAS,
+    deactivate,
+    delete_subscriber,
+    subscribe,
+    subscriptions_of,
+    unsubscribe,
+)
+from connectors.telegram import texts
+from connectors.telegram.errors import DeliveryFailed, RecipientBlocked
+from connectors.telegram.render import MAX_MESSAGE, Outgoing, keyboard, render, render_text
+from connectors.telegram.sender import ChatId, TelegramSender, retry_seconds
+from connectors.telegram.subscriptions import (
+    LABELS,
+    Areas,
+    Screen,
+    describe,
+    detect_topics,
+    menu,
+    names_everything,
+    only_these,
+    overview,
+    parse,
+    picker,
+)
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+HANDLED_UPDATES = ("message", "callback_query")
+# do_api_request warns that Bot.get_updates exists; we call getUpdates raw on purpose (see module doc).
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'")
+
+
+class TelegramChannel:
+    def __init__(
+        self,
+        settings: Settings,
+        chat: ChatService,
+        catalog: Catalog,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        max_concurrency: int = 64,
+    ) -> None:
+        self.settings = settings
+        self.chat = chat
+        self.catalog = catalog
+        self.sessions = sessions
+        self.areas = Areas(catalog.stadtteil_names())
+        timeout = settings.telegram_timeout
+        self.application: Application[Any, Any, Any, Any, Any, Any] = (
+            Application.builder()
+            .token(settings.telegram_token)
+            .base_url(f"{settings.telegram_api_url}/bot")
+            .request(
+                HTTPXRequest(
+                    connection_pool_size=max_concurrency + 8,
+                    read_timeout=timeout,
+                    write_timeout=timeout,
+                    connect_timeout=timeout,
+                    pool_timeout=timeout,
+                )
+            )
+            .get_updates_request(
+                HTTPXRequest(connection_pool_size=2, read_timeout=settings.telegram_poll_timeout + 10.0)
+            )
+            .updater(None)
+            .job_queue(None)
+            .build()
+        )
+        self.sender = TelegramSender(
+            self.application.bot, self._deactivate, per_second=max(1.0, settings.telegram_rate * 0.9)
+        )
+        self.ready = asyncio.Event()
+        self.stats: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[int | str, tuple[asyncio.Lock, list[int]]] = {}
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._runner: asyncio.Task[None] | None = None
+        self._add_handlers()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect in the background: the web chat keeps working while Telegram is unreachable."""
+        self._runner = asyncio.create_task(self._run(), name="telegram-channel")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            await self.application.shutdown()
+        except Exception:
+            log.exception("could not shut the Telegram client down cleanly")
+
+    async def _run(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self.application.initialize()  # getMe: checks the token
+                break
+            except InvalidToken:
+                log.error("Telegram rejected KOBLENZ_BOT_TELEGRAM_TOKEN; the Telegram channel stays off")
+                return
+            except TelegramError as error:
+                log.warning("Telegram not reachable (%s); retrying in %.0f s", error.message, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+        bot = self.application.bot
+        try:
+            await bot.set_my_commands([BotCommand(name, description) for name, description in texts.COMMANDS])
+            if self.settings.telegram_mode == "webhook":
+                if self.settings.telegram_webhook_url:
+                    await bot.set_webhook(
+                        self.settings.telegram_webhook_url,
+                        secret_token=self.settings.telegram_webhook_secret,
+                        allowed_updates=list(HANDLED_UPDATES),
+                    )
+            else:
+                await bot.delete_webhook()
+        except TelegramError as error:
+            log.error("Telegram set-up call failed: %s", error.message)
+        log.info("Telegram channel ready as @%s (%s)", bot.username, self.settings.telegram_mode)
+        self.ready.set()
+        if self.settings.telegram_mode == "polling":
+            await self._poll()
+
+    async def _poll(self) -> None:
+        bot = self.application.bot
+        timeout = self.settings.telegram_poll_timeout
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                raw = await bot.do_api_request(
+                    "getUpdates",
+                    api_kwargs={
+                        "offset": offset,
+                        "timeout": timeout,
+                        "allowed_updates": list(HANDLED_UPDATES),
+                    },
+                    read_timeout=timeout + 10.0,
+                )
+                failures = 0
+            except InvalidToken:
+                log.error("Telegram rejected the token while polling; the Telegram channel stops")
+                return
+            except RetryAfter as error:
+                await asyncio.sleep(retry_seconds(error))
+                continue
+            except (Conflict, TelegramError) as error:
+                failures += 1
+                wait = min(30.0, 0.5 * 2**failures)
+                log.warning("getUpdates failed (%s); retrying in %.1f s", error.message, wait)
+                await asyncio.sleep(wait)
+                continue
+            if not isinstance(raw, list):
+                log.warning("getUpdates answered something other than a list; ignored")
+                continue
+            for item in raw:
+                update_id = item.get("update_id") if isinstance(item, dict) else None
+                if isinstance(update_id, int) and (offset is None or update_id >= offset):
+                    offset = update_id + 1
+                self.feed(item)
+
+    # -- inbound -------------------------------------------------------------------------------------
+
+    def feed(self, raw: object) -> bool:
+        """Accept one update (from polling or the webhook); False if it was malformed and skipped."""
+        self.stats["updates"] += 1
+        update = self._parse(raw)
+        if update is None:
+            self.stats["skipped"] += 1
+            return False
+        chat = update.effective_chat
+        key: int | str = chat.id if chat is not None else f"u{update.update_id}"
+        task = asyncio.create_task(self._process(key, update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    def _parse(self, raw: object) -> Update | None:
+        if not isinstance(raw, dict):
+            log.warning("skipped an update that is not a JSON object")
+            return None
+        update_id = raw.get("update_id")
+        if not isinstance(update_id, int):
+            log.warning("skipped an update without a numeric update_id")
+            return None
+        kinds = [key for key in raw if key != "update_id"]
+        if not any(kind in HANDLED_UPDATES for kind in kinds):
+            log.info(
+                "skipped update %d of unhandled type %s", update_id, ",".join(map(str, kinds[:3])) or "-"
+            )
+            return None
+        try:
+            update = Update.de_json(raw, self.application.bot)
+        except Exception as error:
+            log.warning("skipped malformed update %d (%s)", update_id, type(error).__name__)
+            return None
+        problem = _malformed(update)
+        if problem:
+            log.warning("skipped malformed update %d: %s", update_id, problem)
+            return None
+        return update
+
+    async def _process(self, key: int | str, update: Update) -> None:
+        await self.ready.wait()
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock, self._slots:
+                await self.application.process_update(update)
+                self.stats["processed"] += 1
+        except Exception:
+            self.stats["errors"] += 1
+            log.exception("update %d could not be processed", update.update_id)
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                self._locks.pop(key, None)
+
+    def _add_handlers(self) -> None:
+        app = self.application
+        new_messages = filters.UpdateType.MESSAGE
+        for name, callback in (
+            ("start", self._cmd_start),
+            ("hilfe", self._cmd_help),
+            ("help", self._cmd_help),
+            ("abo", self._cmd_abo),
+            ("meine", self._cmd_mine),
+            ("stop", self._cmd_stop),
+            ("datenschutz", self._cmd_privacy),
+        ):
+            app.add_handler(CommandHandler(name, callback, filters=new_messages))
+        app.add_handler(MessageHandler(new_messages & filters.COMMAND, self._cmd_unknown))
+        app.add_handler(MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, self._on_text))
+        app.add_handler(MessageHandler(new_messages & ~filters.TEXT, self._on_other))
+        app.add_handler(CallbackQueryHandler(self._on_callback))
+        app.add_error_handler(self._on_error)
+
+    # -- handlers --------------------------------------------------------------------------------------
+
+    async def _on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, chat = update.message, update.effective_chat
+        if message is None or chat is None or message.text is None:
+            return
+        text = message.text
+        if chat.type != ChatType.PRIVATE:
+            addressed, text = self._addressed(message)
+            if not addressed:
+                return
+        await self._converse(chat, text)
+
+    async def _on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is not None and chat.type == ChatType.PRIVATE:
+            await self._send(chat.id, render_text(texts.TEXT_ONLY))
+
+    async def _cmd_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return
+        argument = context.args[0] if context.args else ""
+        if argument.startswith("abo-"):
+            if chat.type != ChatType.PRIVATE:
+                await self._send(chat.id, render_text(texts.PRIVATE_ONLY, self._private_button(argument)))
+                return
+            topic = argument[4:]
+            current = await subscriptions_of(self.sessions, CHANNEL, str(chat.id))
+            screen = (
+                picker(topic, self.areas.mask(current.get(topic, [])), 0, self.areas)
+                if topic in TOPICS
+                else menu(current, self.areas)
+            )
+            await self._send(chat.id, render_text(screen.text, screen.keyboard))
+        elif argument in self.catalog.services:
+            await self._converse(chat, f"/start {argument}", payload=f"svc:{argument}:overview")
+        elif argument:
+            await self._send(chat.id, render_text(texts.UNKNOWN_START, keyboard((), EXAMPLES)))
+        else:
+            await self._send(chat.id, render_text(texts.START, keyboard((), EXAMPLES)))
+
+    async def _cmd_help(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat is not None:
+            await self._send(update.effective_chat.id, render_text(texts.HELP, keyboard((), EXAMPLES)))
+
+    async def _cmd_privacy(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat is not None:
+            text = texts.privacy(self.settings.retention_days)
+            await self._send(update.effective_chat.id, render_text(text))
+
+    async def _cmd_abo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = await self._private_chat(update, "abo")
+        if chat is None:
+            return
+        current = await subscriptions_of(self.sessions, CHANNEL, str(chat.id))
+        topic = context.args[0].lower() if context.args else ""
+        if topic in TOPICS:
+            screen = picker(topic, self.areas.mask(current.get(topic, [])), 0, self.areas)
+        else:
+            screen = menu(current, self.areas)
+        await self._send(chat.id, render_text(screen.text, screen.keyboard))
+
+    async def _cmd_mine(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = await self._private_chat(update, "abo")
+        if chat is None:
+            return
+        screen = overview(await subscriptions_of(self.sessions, CHANNEL, str(chat.id)), self.areas)
+        await self._send(chat.id, render_text(screen.text, screen.keyboard))
+
+    async def _cmd_stop(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = await self._private_chat(update, "stop")
+        if chat is None:
+            return
+        removed = await delete_subscriber(self.sessions, CHANNEL, str(chat.id))
+        forgotten = await delete_conversation(self.sessions, self.chat.conversation_id(CHANNEL, str(chat.id)))
+        log.info("/stop: subscriber and conversation of a Telegram chat deleted")
+        await self._send(
+            chat.id, render_text(texts.STOPPED if removed or forgotten else texts.NOTHING_STORED)
+        )
+
+    async def _cmd_unknown(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is not None and chat.type == ChatType.PRIVATE:
+            await self._send(chat.id, render_text(texts.UNKNOWN_COMMAND))
+
+    async def _on_callback(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        answered = False
+        try:
+            data = query.data or ""
+            message = query.message
+            chat = message.chat if message is not None else None
+            if chat is None or message is None:
+                await self.sender.answer_callback(query.id, texts.STALE_BUTTON, alert=True)
+                answered = True
+            elif data.startswith("abo:"):
+                if chat.type != ChatType.PRIVATE:
+                    await self.sender.answer_callback(query.id, texts.PRIVATE_ONLY, alert=True)
+                    answered = True
+                    return
+                toast = await self._subscription_button(chat.id, message.message_id, data)
+                await self.sender.answer_callback(query.id, toast)
+                answered = True
+            else:
+                await self.sender.answer_callback(query.id)  # stops the spinner while we think
+                answered = True
+                label = _button_label(message, data) if isinstance(message, Message) else None
+                await self._converse(chat, label or data, payload=data)
+        finally:
+            if not answered:
+                await self.sender.answer_callback(query.id)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self.stats["errors"] += 1
+        log.error("error while handling a Telegram update", exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat is not None and update.message is not None:
+            with contextlib.suppress(Exception):
+                await self._send(update.effective_chat.id, render_text(texts.ERROR))
+
+    # -- conversation and subscriptions -----------------------------------------------------------------
+
+    async def _converse(self, chat: Chat, text: str, payload: str | None = None) -> None:
+        result = await self.chat.chat(CHANNEL, str(chat.id), text, payload)
+        reply = result.reply
+        if reply.kind in ("subscribe", "unsubscribe"):
+            if chat.type != ChatType.PRIVATE:
+                topic = (detect_topics(text) or ["warnungen"])[0]
+                await self._send(
+                    chat.id, render_text(texts.PRIVATE_ONLY, self._private_button(f"abo-{topic}"))
+                )
+            elif reply.kind == "subscribe":
+                await self._subscribe_by_sentence(chat.id, text, reply)
+            else:
+                await self._unsubscribe_by_sentence(chat.id, text, reply)
+            return
+        await self._send(chat.id, render(reply))
+
+    async def _subscribe_by_sentence(self, chat_id: int, text: str, reply: Reply) -> None:
+        topics = detect_topics(text) or ["warnungen"]
+        areas = self.areas.find(text)
+        for topic in topics:
+            chosen = areas if topic in TOPICS_WITH_AREAS else []
+            await subscribe(self.sessions, CHANNEL, str(chat_id), topic, chosen, chat_type="private")
+        current = await subscriptions_of(self.sessions, CHANNEL, str(chat_id))
+        done = "; ".join(describe(topic, current.get(topic, [])) for topic in topics)
+        lead = f"Erledigt, Sie haben abonniert: {done}. Mit den Schaltflächen können Sie das anpassen.\n\n"
+        await self._show_new(chat_id, overview(current, self.areas, lead), reply.notices)
+
+    async def _unsubscribe_by_sentence(self, chat_id: int, text: str, reply: Reply) -> None:
+        key = str(chat_id)
+        current = await subscriptions_of(self.sessions, CHANNEL, key)
+        named = detect_topics(text)
+        areas = self.areas.find(text)
+        if only_these(text) and named:
+            drop = [topic for topic in current if topic not in named]
+        elif named:
+            drop = [topic for topic in named if topic in current]
+        elif names_everything(text):
+            drop = list(current)
+        else:
+            drop = []
+        changed: list[str] = []
+        for topic in drop:
+            kept = [a for a in current[topic] if a not in areas] if topic in TOPICS_WITH_AREAS else []
+            if areas and topic in TOPICS_WITH_AREAS and current[topic] and kept:
+                await unsubscribe(self.sessions, CHANNEL, key, topic)  # fewer Stadtteile, topic stays
+                await subscribe(self.sessions, CHANNEL, key, topic, kept, chat_type="private")
+                changed.append(f"{LABELS[topic]} für {', '.join(a for a in current[topic] if a in areas)}")
+            elif areas and topic in TOPICS_WITH_AREAS and not current[topic]:
+                continue  # city-wide: we cannot take one Stadtteil out; the buttons below can narrow it
+            else:
+                await unsubscribe(self.sessions, CHANNEL, key, topic)
+                changed.append(LABELS[topic])
+        current = await subscriptions_of(self.sessions, CHANNEL, key)
+        if changed:
+            lead = f"Erledigt, abbestellt: {', '.join(changed)}.\n\n"
+        elif named and current:
+            lead = (
+                "Das passt zu keinem Ihrer Abos – hier können Sie auswählen, was Sie abbestellen möchten.\n\n"
+            )
+        elif current:
+            lead = "Was möchten Sie abbestellen? Tippen Sie auf ein Thema.\n\n"
+        else:
+            lead = ""
+        await self._show_new(chat_id, overview(current, self.areas, lead), reply.notices)
+
+    async def _subscription_button(self, chat_id: int, message_id: int, data: str) -> str | None:
+        """Carry out a subscription button; edit its message to the next screen; return the toast."""
+        action = parse(data)
+        key = str(chat_id)
+        toast: str | None = None
+        if action is None:
+            screen, toast = Screen(texts.STALE_BUTTON, None), "Nicht mehr gültig"
+        elif action.kind == "menu":
+            screen = menu(await subscriptions_of(self.sessions, CHANNEL, key), self.areas)
+        elif action.kind == "list":
+            screen = overview(await subscriptions_of(self.sessions, CHANNEL, key), self.areas)
+        elif action.kind == "pick" and action.topic:
+            screen = picker(action.topic, action.mask, action.page, self.areas)
+        elif action.kind == "ok" and action.topic:
+            chosen = self.areas.unmask(action.mask) if action.topic in TOPICS_WITH_AREAS else []
+            await unsubscribe(self.sessions, CHANNEL, key, action.topic)  # the choice replaces the old one
+            await subscribe(self.sessions, CHANNEL, key, action.topic, chosen, chat_type="private")
+            current = await subscriptions_of(self.sessions, CHANNEL, key)
+            lead = f"Erledigt, abonniert: {describe(action.topic, current.get(action.topic, []))}.\n\n"
+            screen, toast = overview(current, self.areas, lead), "Abonniert"
+        elif action.kind == "rm" and action.topic:
+            removed = await unsubscribe(self.sessions, CHANNEL, key, action.topic)
+            current = await subscriptions_of(self.sessions, CHANNEL, key)
+            lead = f"Abbestellt: {LABELS[action.topic]}.\n\n" if removed else ""
+            screen, toast = overview(current, self.areas, lead), "Abbestellt"
+        else:
+            screen = Screen("Abgebrochen. Mit /abo können Sie jederzeit Themen wählen.", None)
+        [outgoing, *_rest] = render_text(screen.text, screen.keyboard)
+        try:
+            if not await self.sender.edit(chat_id, message_id, outgoing):
+                await self._send(chat_id, render_text(screen.text, screen.keyboard))
+        except (DeliveryFailed, RecipientBlocked) as error:
+            log.warning("could not show the subscription screen: %s", error)
+        return toast
+
+    async def _show_new(self, chat_id: int, screen: Screen, notices: tuple[str, ...] = ()) -> None:
+        text = "\n\n".join([*notices, screen.text])
+        await self._send(chat_id, render_text(text, screen.keyboard))
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    async def _send(self, chat_id: ChatId, messages: list[Outgoing]) -> None:
+        try:
+            await self.sender.send(chat_id, messages)
+        except RecipientBlocked:
+            pass  # already deactivated by the sender
+        except DeliveryFailed as error:
+            log.warning("reply not delivered: %s", error)
+
+    async def _deactivate(self, chat_id: ChatId) -> None:
+        await deactivate(self.sessions, CHANNEL, str(chat_id))
+
+    async def _private_chat(self, update: Update, start: str) -> Chat | None:
+        chat = update.effective_chat
+        if chat is None:
+            return None
+        if chat.type != ChatType.PRIVATE:
+            await self._send(chat.id, render_text(texts.PRIVATE_ONLY, self._private_button(start)))
+            return None
+        return chat
+
+    def _private_button(self, start: str) -> InlineKeyboardMarkup | None:
+        username = self.application.bot.username if self.ready.is_set() else None
+        if not username:
+            return None
+        url = f"https://t.me/{username}?start={start}"
+        return InlineKeyboardMarkup([[InlineKeyboardButton("Privat mit dem Bot schreiben", url=url)]])
+
+    def _addressed(self, message: Message) -> tuple[bool, str]:
+        """In groups: only messages that mention the bot or reply to it are for us."""
+        text = message.text or ""
+        bot = self.application.bot
+        mention = re.compile(rf"@{re.escape(bot.username)}\b", re.IGNORECASE)
+        if mention.search(text):
+            return True, mention.sub(" ", text).strip()
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
+            return True, text
+        return False, text
+
+
+def _malformed(update: Update) -> str | None:
+    """What makes an update unusable even though PTB could read it (Telegram never sends these)."""
+    if update.message is not None:
+        message = update.message
+        if not isinstance(message.chat, Chat) or not isinstance(message.chat.id, int):
+            return "message without a chat"
+        if message.text is not None and (
+            not isinstance(message.text, str) or len(message.text) > MAX_MESSAGE
+        ):
+            return "message text longer than Telegram allows"
+        return None
+    query = update.callback_query
+    if query is not None:
+        if not isinstance(query.id, str) or not query.id:
+            return "callback query without an id"
+        if query.data is not None and (not isinstance(query.data, str) or len(query.data.encode()) > 64):
+            return "callback data longer than Telegram allows"
+        return None
+    return "no message and no callback query"
+
+
+def _button_label(message: Message, data: str) -> str | None:
+    """The title of the pressed button (the citizen's "words" for the conversation record)."""
+    markup = message.reply_markup
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None
