@@ -6,7 +6,7 @@ RASA_VENV := .venv-rasa
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test lint model nlu-data nlu-evaluate bench clean
+.PHONY: help run test lint model nlu-data nlu-evaluate bench clean chromium browser-tools
 
 help:
 	@echo "make run    install everything, train the NLU model if needed, start Rasa and the bot on :8080"
@@ -28,13 +28,28 @@ $(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
 
 venvs: $(VENV)/.installed $(RASA_VENV)/.installed
 
+# The web widget's browser tests drive Debian's chromium (Playwright's own browser download does not work
+# here) and inject axe-core from npm (pinned in package-lock.json), never from a CDN.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium for the widget's browser tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+browser-tools: chromium node_modules/.installed
+
 model: venvs
 	$(BIN)/koblenz-bot nlu train
 
 run: model
 	$(BIN)/koblenz-bot serve
 
-test: venvs
+test: venvs browser-tools
 	$(BIN)/ruff check bot nlu broadcasts connectors tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -285,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     unanswered.set_defaults(func=cmd_report_unanswered)
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+    from broadcasts.cli import register as register_broadcasts
+
+    register_broadcasts(sub)  # broadcast, alert, deliveries, subscribers, worker (issue 5)
     return parser
 
 

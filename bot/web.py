@@ -22,9 +22,10 @@ from aiohttp import web
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import broadcasts
 import connectors.telegram
 import connectors.web
-from bot.alerts import AlertSource, StaticAlerts
+from bot.alerts import AlertSource
 from bot.catalog import Catalog, load_catalog
 from bot.chat import ChatService
 from bot.conversations import ConversationStore
@@ -35,6 +36,7 @@ from bot.openapi import OPENAPI
 from bot.privacy import load_or_create_key
 from bot.search import CatalogSearch
 from bot.settings import Settings
+from broadcasts.alert_source import StoreAlerts
 from nlu.client import RasaClient
 from nlu.server import RasaSupervisor
 
@@ -279,7 +281,7 @@ def create_app(
     app[CATALOG] = catalog
     app[LIMITER] = RateLimiter(settings.chat_rate_per_minute)
     key = load_or_create_key(settings.pseudonym_key, settings.state_dir)
-    alert_source = alerts or StaticAlerts()
+    alert_source = alerts or StoreAlerts()  # active alerts from the broadcast engine's table
     app[ALERTS] = alert_source
 
     async def _services(app: web.Application) -> AsyncIterator[None]:
@@ -320,5 +322,6 @@ def create_app(
     app.router.add_get("/api/alerts", alerts_handler)
     app.router.add_get("/openapi.json", openapi_handler)
     connectors.web.setup(app, settings)  # the website widget: /widget.js, demo page at /, feedback
+    broadcasts.setup(app, settings)  # alert API, feeds, CAP files; scheduler + worker in-process
     connectors.telegram.setup(app, settings)  # Telegram channel when a token is set (polling/webhook)
     return app

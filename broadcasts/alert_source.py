@@ -18,7 +18,9 @@ _SEVERITY_ORDER = {"Extreme": 0, "Severe": 1, "Moderate": 2, "Minor": 3, "Unknow
 
 
 class StoreAlerts:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_seconds: float = 0.2) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession] | None = None, cache_seconds: float = 0.2
+    ) -> None:
         self._sessions = sessions
         self._cache_seconds = cache_seconds
         self._cached: tuple[float, list[ActiveAlert]] | None = None
@@ -26,6 +28,8 @@ class StoreAlerts:
     async def active(self) -> list[ActiveAlert]:
         if self._cached is not None and time.monotonic() - self._cached[0] < self._cache_seconds:
             return list(self._cached[1])
+        if self._sessions is None:  # the web app binds the database when it starts
+            return []
         now = utcnow()
         async with self._sessions() as session:
             rows = (
@@ -60,6 +64,10 @@ class StoreAlerts:
         alerts.sort(key=lambda a: _SEVERITY_ORDER.get(a.severity, 5))
         self._cached = (time.monotonic(), alerts)
         return list(alerts)
+
+    def bind(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._cached = None
 
     def invalidate(self) -> None:
         self._cached = None

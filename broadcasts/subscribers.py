@@ -140,8 +140,9 @@ async def delete_subscriber(sessions: async_sessionmaker[AsyncSession], channel:
         )
         if subscriber is None:
             return False
+        # bulk deletes only: an ORM delete would cascade to the (already deleted) loaded subscriptions
         await session.execute(delete(Subscription).where(Subscription.subscriber_id == subscriber.id))
-        await session.delete(subscriber)
+        await session.execute(delete(Subscriber).where(Subscriber.id == subscriber.id))
         return True
 
 

@@ -78,7 +78,9 @@ async def add_subscribers(
         for chat in chats:
             subscriber = existing.get(str(chat))
             if subscriber is None:
-                subscriber = Subscriber(channel="telegram", chat_id=str(chat), chat_type=chat_type, active=True)
+                subscriber = Subscriber(
+                    channel="telegram", chat_id=str(chat), chat_type=chat_type, active=True
+                )
                 session.add(subscriber)
             subscriber.subscriptions.append(Subscription(topic=topic, stadtteile=list(stadtteile)))
 
@@ -109,9 +111,7 @@ async def settled(engine: AsyncEngine, expected: int, timeout: float = 30.0) -> 
 
     async def done() -> bool:
         counts = await states(engine)
-        return (
-            sum(counts.values()) >= expected and not counts.get("pending") and not counts.get("in_flight")
-        )
+        return sum(counts.values()) >= expected and not counts.get("pending") and not counts.get("in_flight")
 
     await wait_until(done, timeout, f"{expected} settled deliveries")
     return await states(engine)

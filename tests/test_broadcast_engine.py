@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.db import sessionmaker
 from broadcasts import InvalidRequest, TextTooLong
 from broadcasts.alert_source import StoreAlerts
-from broadcasts.berlin import parse_local
+from broadcasts.berlin import parse_local, show
 from broadcasts.cap import reference_of, to_cap_xml
 from broadcasts.capmodel import CapAlert
 from broadcasts.engine import running
@@ -74,7 +74,9 @@ async def test_alert_reaches_city_wide_and_matching_area_subscribers_only(
     got = {chat: [m.text for m in fake.messages_to(chat)] for chat in (1, 2, 3, 11, 12, 21, 22, 31, -100123)}
     assert all(any("Lützel" in t for t in got[c]) for c in (1, 2, 3, 11, 12, -100123))
     assert not any("Lützel" in t for c in (21, 22, 31) for t in got[c])
-    assert all(any("Sturm über ganz Koblenz" in t for t in got[c]) for c in (1, 2, 3, 11, 12, 21, 22, -100123))
+    assert all(
+        any("Sturm über ganz Koblenz" in t for t in got[c]) for c in (1, 2, 3, 11, 12, 21, 22, -100123)
+    )
     assert got[31] == []  # subscribed to press releases only
     assert fake.violations == []
     _no_duplicates(fake)
@@ -228,7 +230,9 @@ async def test_update_edits_sent_messages_and_cancel_sends_an_all_clear(
         assert "Pegel steigt weiter" in (fake.current_text(chat, 1) or "")
     correction = fake.messages_to(4)[1]
     assert "Aktualisierung zur Warnung" in correction.text and "Pegel steigt weiter" in correction.text
-    replies = [params for method, params in fake.requests if method == "sendMessage" and "reply_parameters" in params]
+    replies = [
+        params for method, params in fake.requests if method == "sendMessage" and "reply_parameters" in params
+    ]
     assert any(p["chat_id"] == 4 and p["reply_parameters"]["message_id"] == 1 for p in replies)
     for chat in (1, 2, 3, 4, 5):
         assert "Entwarnung" in fake.messages_to(chat)[-1].text
@@ -247,9 +251,7 @@ async def test_cancel_before_delivery_drops_the_queued_alert_and_sends_no_all_cl
     async with running(engine, settings, with_worker=False) as run:  # fan-out only, nothing sent
         run.wake()
         await h.wait_until(lambda: _count_deliveries(engine, 30), 10, "fan-out")
-    cancel = h.cap_alert(
-        "koblenz-mistake-cancel", msg_type="Cancel", references=[reference_of(alert)]
-    )
+    cancel = h.cap_alert("koblenz-mistake-cancel", msg_type="Cancel", references=[reference_of(alert)])
     await service.submit_alert(h.FIRE, cancel, _xml(cancel))
     async with running(engine, settings, with_worker=False):
         await asyncio.sleep(0.5)
@@ -325,31 +327,36 @@ async def test_scheduling_across_daylight_saving_changes(engine: AsyncEngine) ->
     spring = await service.create(h.PRESS, "presse", "Frühling")
     autumn_first = await service.create(h.PRESS, "presse", "Herbst, Sommerzeit")
     autumn_second = await service.create(h.PRESS, "presse", "Herbst, Winterzeit")
-    # 29 March 2026: 02:00 → 03:00; 03:30 local is 01:30 UTC
-    await service.schedule(h.PRESS, spring, parse_local("2026-03-29 03:30"))
-    # 25 October 2026: 02:30 happens twice, 00:30 UTC (summer time) and 01:30 UTC (winter time)
-    await service.schedule(h.PRESS, autumn_first, parse_local("2026-10-25 02:30 MESZ"))
-    await service.schedule(h.PRESS, autumn_second, parse_local("2026-10-25 02:30 MEZ"))
-    with pytest.raises(InvalidRequest, match="gibt es in Koblenz nicht"):
-        parse_local("2026-03-29 02:30")
-    with pytest.raises(InvalidRequest, match="zweimal"):
-        parse_local("2026-10-25 02:30")
+    # 28 March 2027: 02:00 → 03:00; 03:30 local is 01:30 UTC
+    await service.schedule(h.PRESS, spring, parse_local("2027-03-28 03:30"))
+    # 31 October 2027: 02:30 happens twice, 00:30 UTC (summer time) and 01:30 UTC (winter time)
+    await service.schedule(h.PRESS, autumn_first, parse_local("2027-10-31 02:30 MESZ"))
+    await service.schedule(h.PRESS, autumn_second, parse_local("2027-10-31 02:30 MEZ"))
+    for year, spring_day, autumn_day in (("2026", "03-29", "10-25"), ("2027", "03-28", "10-31")):
+        with pytest.raises(InvalidRequest, match="gibt es in Koblenz nicht"):
+            parse_local(f"{year}-{spring_day} 02:30")
+        with pytest.raises(InvalidRequest, match="zweimal"):
+            parse_local(f"{year}-{autumn_day} 02:30")
+        assert parse_local(f"{year}-{autumn_day} 02:30 MEZ") - parse_local(
+            f"{year}-{autumn_day} 02:30 MESZ"
+        ) == dt.timedelta(hours=1)
+    assert show(parse_local("2026-10-25 02:30 MEZ")) == "25.10.2026 02:30 MEZ"
 
     def utc(text_: str) -> dt.datetime:
         return dt.datetime.fromisoformat(text_)
 
     sessions = sessionmaker(engine)
-    assert await start_due_broadcasts(sessions, utc("2026-03-29T01:29:59+00:00")) == []
-    assert await start_due_broadcasts(sessions, utc("2026-03-29T01:30:00+00:00")) == [spring]
-    assert await start_due_broadcasts(sessions, utc("2026-10-25T00:30:00+00:00")) == [autumn_first]
-    assert await start_due_broadcasts(sessions, utc("2026-10-25T01:29:59+00:00")) == []
-    assert await start_due_broadcasts(sessions, utc("2026-10-25T01:30:00+00:00")) == [autumn_second]
+    assert await start_due_broadcasts(sessions, utc("2027-03-28T01:29:59+00:00")) == []
+    assert await start_due_broadcasts(sessions, utc("2027-03-28T01:30:00+00:00")) == [spring]
+    assert await start_due_broadcasts(sessions, utc("2027-10-31T00:30:00+00:00")) == [autumn_first]
+    assert await start_due_broadcasts(sessions, utc("2027-10-31T01:29:59+00:00")) == []
+    assert await start_due_broadcasts(sessions, utc("2027-10-31T01:30:00+00:00")) == [autumn_second]
 
 
 async def test_texts_over_the_telegram_limit_are_refused_when_scheduling(engine: AsyncEngine) -> None:
     service = h.service(engine)
     long_post = await service.create(h.PRESS, "presse", "Sehr lang. " * 400)
-    with pytest.raises(TextTooLong, match="4.096") as refused:
+    with pytest.raises(TextTooLong, match=r"4\.096") as refused:
         await service.schedule(h.PRESS, long_post)
     assert "Telegram" in refused.value.message
     assert await _broadcast_state(engine, long_post, "draft")

@@ -306,7 +306,7 @@ async def test_python_telegram_bot_talks_to_the_double(fake: FakeTelegramAPI) ->
         fake.block(22)
         with pytest.raises(Forbidden, match="blocked by the user"):
             await bot.send_message(22, "Hallo")
-        with pytest.raises(BadRequest, match="(?i)unsupported url protocol"):
+        with pytest.raises(BadRequest, match=r"(?i)unsupported url protocol"):
             await bot.send_message(
                 23, "x", reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("115", url="tel:115")]])
             )

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import re
+import time
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,6 +44,7 @@ from broadcasts.subscribers import (
     TOPICS_WITH_AREAS,
     deactivate,
     delete_subscriber,
+    purge_deactivated,
     subscribe,
     subscriptions_of,
     unsubscribe,
@@ -116,6 +119,9 @@ class TelegramChannel:
         self._locks: dict[int | str, tuple[asyncio.Lock, list[int]]] = {}
         self._slots = asyncio.Semaphore(max_concurrency)
         self._runner: asyncio.Task[None] | None = None
+        self._purger: asyncio.Task[None] | None = None
+        self._hits: dict[int, deque[float]] = {}
+        self._warned: set[int] = set()
         self._add_handlers()
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -123,12 +129,14 @@ class TelegramChannel:
     async def start(self) -> None:
         """Connect in the background: the web chat keeps working while Telegram is unreachable."""
         self._runner = asyncio.create_task(self._run(), name="telegram-channel")
+        self._purger = asyncio.create_task(self._purge_loop(), name="telegram-purge-blocked")
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        for task in (self._runner, self._purger):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=5)
             for task in pending:
@@ -170,6 +178,21 @@ class TelegramChannel:
         self.ready.set()
         if self.settings.telegram_mode == "polling":
             await self._poll()
+
+    async def purge_blocked(self) -> int:
+        """Delete chats that blocked the bot longer than the retention period ago (as /datenschutz says)."""
+        removed = await purge_deactivated(self.sessions, dt.timedelta(days=self.settings.retention_days))
+        if removed:
+            log.info("retention: deleted %d Telegram subscribers who had blocked the bot", removed)
+        return removed
+
+    async def _purge_loop(self) -> None:
+        while True:
+            try:
+                await self.purge_blocked()
+            except Exception:
+                log.exception("purging blocked Telegram subscribers failed; retrying at the next interval")
+            await asyncio.sleep(self.settings.purge_interval_seconds)
 
     async def _poll(self) -> None:
         bot = self.application.bot
@@ -220,10 +243,34 @@ class TelegramChannel:
             return False
         chat = update.effective_chat
         key: int | str = chat.id if chat is not None else f"u{update.update_id}"
+        if chat is not None and not self._allow(chat.id):
+            self.stats["rate_limited"] += 1
+            return True
         task = asyncio.create_task(self._process(key, update))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
+
+    def _allow(self, chat_id: int) -> bool:
+        """At most ``chat_rate_per_minute`` updates per chat and minute; the first one over the limit gets
+        a polite note, the rest are dropped until the minute has passed."""
+        now = time.monotonic()
+        hits = self._hits.setdefault(chat_id, deque())
+        while hits and now - hits[0] > 60.0:
+            hits.popleft()
+        if len(hits) < self.settings.chat_rate_per_minute:
+            hits.append(now)
+            self._warned.discard(chat_id)
+            if len(self._hits) > 50_000:  # forget idle chats so memory stays bounded
+                for stale in [k for k, v in self._hits.items() if not v or now - v[-1] > 60.0]:
+                    del self._hits[stale]
+            return True
+        if chat_id not in self._warned:
+            self._warned.add(chat_id)
+            task = asyncio.create_task(self._send(chat_id, render_text(texts.TOO_FAST)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return False
 
     def _parse(self, raw: object) -> Update | None:
         if not isinstance(raw, dict):

@@ -53,7 +53,7 @@ class Pacer:
     group (negative chat ids). Measured at the moment of sending, so late wake-ups never bunch up."""
 
     def __init__(
-        self, per_second: float, private_interval: float, group_interval: float, window: float = 1.1
+        self, per_second: float, private_interval: float, group_interval: float, window: float = 1.2
     ) -> None:
         self.limit = max(1, int(per_second))
         self.window = window
@@ -108,8 +108,8 @@ class TelegramSender:
         on_blocked: Callable[[ChatId], Awaitable[None]] | None = None,
         *,
         per_second: float = 27.0,
-        private_interval: float = 1.05,
-        group_interval: float = 3.1,
+        private_interval: float = 1.15,
+        group_interval: float = 3.2,
         attempts: int = 4,
     ) -> None:
         self.bot = bot

@@ -81,5 +81,6 @@ TEXT_ONLY = (
     "Ich kann leider nur Textnachrichten lesen. Bitte schreiben Sie mir Ihre Frage, zum Beispiel "
     "„Wie melde ich Sperrmüll an?“"
 )
+TOO_FAST = "Sie schreiben gerade sehr schnell. Bitte warten Sie einen Moment, dann antworte ich wieder."
 ERROR = "Es ist ein Fehler aufgetreten. Bitte versuchen Sie es gleich noch einmal."
 STALE_BUTTON = "Diese Schaltfläche ist nicht mehr gültig. Bitte fangen Sie mit /abo oder /meine neu an."

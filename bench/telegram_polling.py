@@ -1,0 +1,263 @@
+"""Telegram polling under load: simulated citizens write to the bot through the Bot API double.
+
+Starts the real Rasa server (production model; or uses ``--rasa-url``), the Bot API double
+(tests/fakes/telegram_api.py, Telegram's limits enforced: 30 messages/s per bot, 1/s per chat) in this
+process, and ``koblenz-bot serve`` as its own process in polling mode against the double (SQLite in a temp
+dir). Each of ``--users`` private chats sends ``--messages`` questions from the held-out NLU set, waiting for
+each answer plus ``--think`` seconds. Two scenarios: ``burst`` (everyone starts at once) and ``steady``
+(starts spread over ``--ramp`` seconds, an offered load below Telegram's limit). Prints one JSON object:
+per scenario the p50/p95/p99 time from update to reply, errors (no reply within ``--timeout`` or an error
+text), NLU fallbacks, 429s and limit violations seen by the double, and the bot's RSS.
+
+Usage: .venv/bin/python bench/telegram_polling.py [--users 500] [--messages 5] [--scenario both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.dialogue import RASA_DOWN_NOTICE  # noqa: E402
+from connectors.telegram.texts import ERROR  # noqa: E402
+from nlu import rasa_env  # noqa: E402
+from nlu.evaluate import load_examples  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
+
+
+async def wait_http(url: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                    if response.status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+class Citizens:
+    """Simulated citizens; replies are matched to chats through the double's ``on_sent`` hook."""
+
+    def __init__(self, fake: FakeTelegramAPI, questions: list[str]) -> None:
+        self.fake = fake
+        self.questions = questions
+        self.waiting: dict[int, asyncio.Future[SentMessage]] = {}
+        fake.on_sent = self._sent
+
+    def _sent(self, message: SentMessage) -> None:
+        future = self.waiting.pop(int(message.chat_id), None) if isinstance(message.chat_id, int) else None
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    async def citizen(
+        self,
+        chat_id: int,
+        messages: int,
+        think: float,
+        timeout: float,
+        start_after: float,
+        out: dict[str, Any],
+    ) -> None:
+        await asyncio.sleep(start_after)
+        rng = random.Random(chat_id)
+        for _ in range(messages):
+            future: asyncio.Future[SentMessage] = asyncio.get_running_loop().create_future()
+            self.waiting[chat_id] = future
+            sent_at = time.monotonic()
+            self.fake.enqueue_message(chat_id, rng.choice(self.questions))
+            try:
+                reply = await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                self.waiting.pop(chat_id, None)
+                out["errors"] += 1
+                out["timeouts"] += 1
+                continue
+            out["latencies"].append(reply.time - sent_at)
+            if ERROR in reply.plain:
+                out["errors"] += 1
+            if RASA_DOWN_NOTICE in reply.plain:
+                out["nlu_fallbacks"] += 1
+            await asyncio.sleep(think * (0.5 + rng.random()))
+
+
+async def scenario(
+    citizens: Citizens,
+    name: str,
+    users: int,
+    messages: int,
+    think: float,
+    ramp: float,
+    timeout: float,
+    base: int,
+) -> dict[str, Any]:
+    fake = citizens.fake
+    before = (len(fake.sent), fake.rate_limited, len(fake.violations))
+    out: dict[str, Any] = {"latencies": [], "errors": 0, "timeouts": 0, "nlu_fallbacks": 0}
+    started = time.monotonic()
+    await asyncio.gather(
+        *(
+            citizens.citizen(base + n, messages, think, timeout, ramp * n / users if ramp else 0.0, out)
+            for n in range(users)
+        )
+    )
+    elapsed = time.monotonic() - started
+    latencies = out.pop("latencies")
+    result = {
+        "scenario": name,
+        "users": users,
+        "messages_per_user": messages,
+        "updates": users * messages,
+        "replies": len(latencies),
+        "elapsed_s": round(elapsed, 1),
+        "replies_per_s": round(len(latencies) / elapsed, 1),
+        "p50_s": round(percentile(latencies, 50), 3),
+        "p95_s": round(percentile(latencies, 95), 3),
+        "p99_s": round(percentile(latencies, 99), 3),
+        "max_s": round(max(latencies, default=0.0), 3),
+        **out,
+        "telegram_messages_sent": len(fake.sent) - before[0],
+        "telegram_429": fake.rate_limited - before[1],
+        "telegram_limit_violations": len(fake.violations) - before[2],
+    }
+    print(f"[bench] {name}: {result}", file=sys.stderr, flush=True)
+    return result
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    questions = [e.text for e in load_examples(ROOT / "tests" / "data" / "nlu_heldout.yml")]
+    work = Path(tempfile.mkdtemp(prefix="koblenz-telegram-bench-"))
+    rasa: subprocess.Popen[bytes] | None = None
+    rasa_url = args.rasa_url
+    if not rasa_url:
+        model = rasa_env.train(
+            ROOT / "nlu" / "config.yml", ROOT / "nlu" / "models", progress=rasa_env.print_progress
+        )
+        port = free_port()
+        rasa = subprocess.Popen(
+            rasa_env.server_command(model, "127.0.0.1", port),
+            env=rasa_env.rasa_environ(),
+            stdout=(work / "rasa.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=work,
+        )
+        rasa_url = f"http://127.0.0.1:{port}"
+    fake = FakeTelegramAPI()
+    await fake.start()
+    bot_port = free_port()
+    env = {
+        **os.environ,
+        "KOBLENZ_BOT_PORT": str(bot_port),
+        "KOBLENZ_BOT_RASA_URL": rasa_url,
+        "KOBLENZ_BOT_RASA_MANAGE": "false",
+        "KOBLENZ_BOT_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bot.db'}",
+        "KOBLENZ_BOT_STATE_DIR": str(work),
+        "KOBLENZ_BOT_TELEGRAM_TOKEN": fake.token,
+        "KOBLENZ_BOT_TELEGRAM_API_URL": fake.url,
+        "KOBLENZ_BOT_LOG_LEVEL": "WARNING",
+    }
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=(work / "bot.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        await wait_http(f"{rasa_url}/status")
+        await wait_http(f"http://127.0.0.1:{bot_port}/health")
+        await fake.wait_for(lambda: fake.calls["getUpdates"] > 0, timeout=60)
+        citizens = Citizens(fake, questions)
+        await scenario(citizens, "warm-up", 10, 2, 0.2, 0.0, args.timeout, 900_000)
+        results = []
+        wanted = ["burst", "steady"] if args.scenario == "both" else [args.scenario]
+        for number, name in enumerate(wanted):
+            ramp = args.ramp if name == "steady" else 0.0
+            results.append(
+                await scenario(
+                    citizens,
+                    name,
+                    args.users,
+                    args.messages,
+                    args.think,
+                    ramp,
+                    args.timeout,
+                    1_000_000 * (number + 1),
+                )
+            )
+        return {
+            "benchmark": "telegram_polling",
+            "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+            "database": "sqlite",
+            "telegram_limits": {"per_second": fake.per_second, "per_private_chat_s": fake.private_interval},
+            "results": results,
+            "rss_mb": {"bot": rss_mb(bot.pid), **({"rasa": rss_mb(rasa.pid)} if rasa else {})},
+            "bot_log_errors": sum(
+                1 for line in (work / "bot.log").read_text(errors="replace").splitlines() if " ERROR " in line
+            ),
+        }
+    finally:
+        for process in (bot, rasa):
+            if process is None:
+                continue
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        await fake.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--messages", type=int, default=5, help="messages per user")
+    parser.add_argument(
+        "--think", type=float, default=2.0, help="mean seconds between answer and next message"
+    )
+    parser.add_argument(
+        "--ramp", type=float, default=120.0, help="steady: users start over this many seconds"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds until a missing reply is an error"
+    )
+    parser.add_argument("--scenario", choices=["burst", "steady", "both"], default="both")
+    parser.add_argument("--rasa-url", default="", help="use this running Rasa server instead of starting one")
+    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

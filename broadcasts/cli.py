@@ -1,0 +1,686 @@
+"""The broadcast commands of ``koblenz-bot``: posts, alerts, delivery progress, subscriber lists, workers.
+
+    koblenz-bot broadcast create|schedule|list|show|cancel
+    koblenz-bot alert issue|update|cancel|list        (from flags, --template NAME, or --cap FILE)
+    koblenz-bot deliveries [--follow]                  progress per channel: sent, pending, failed, ETA
+    koblenz-bot subscribers import FILE | export [FILE]
+    koblenz-bot worker                                 an outbox worker (scale-out on PostgreSQL)
+
+Times are entered and shown in Europe/Berlin. Output for people is German."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import datetime as dt
+import getpass
+import io
+import json
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.db import create_engine, migrate, sessionmaker
+from bot.settings import Settings
+from broadcasts import BroadcastError
+from broadcasts.alertrows import to_cap
+from broadcasts.berlin import parse_local, show
+from broadcasts.capmodel import CapAlert, CapArea, CapInfo
+from broadcasts.models import Alert, Delivery, OutboundMessage
+from broadcasts.service import Actor, Broadcasts, broadcast_texts
+from broadcasts.subscribers import TOPICS, TOPICS_WITH_AREAS, Subscriber, Subscription, as_row
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def _actor(args: argparse.Namespace, default_role: str) -> Actor:
+    return Actor(
+        getattr(args, "by", None) or getpass.getuser(),
+        getattr(args, "role", None) or default_role,
+        f"cli:{socket.gethostname()}",
+    )
+
+
+def _run(settings: Settings, work: Callable[[AsyncEngine], Any], migrate_first: bool = True) -> int:
+    async def main() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            if migrate_first:
+                await migrate(engine)
+            result = await work(engine)
+            return int(result or 0)
+        except BroadcastError as exc:
+            print(f"Abgelehnt: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+# -- posts -------------------------------------------------------------------------------------------
+
+
+def _when(value: str | None) -> dt.datetime | None:
+    return parse_local(value) if value else None
+
+
+def cmd_broadcast_create(settings: Settings, args: argparse.Namespace) -> int:
+    body = Path(args.text_file).read_text(encoding="utf-8") if args.text_file else args.text
+    if not body:
+        print("Bitte geben Sie den Text mit --text oder --text-file an.", file=sys.stderr)
+        return 2
+    variants = dict(v.split("=", 1) for v in args.variant or [])
+
+    async def work(engine: AsyncEngine) -> int:
+        service = Broadcasts(sessionmaker(engine))
+        actor = _actor(args, "presse")
+        broadcast_id = await service.create(actor, args.topic, body, args.link, args.image, variants)
+        if args.at or args.now:
+            broadcast = await service.schedule(actor, broadcast_id, _when(args.at))
+            print(f"Meldung {broadcast_id} eingeplant für {show(broadcast.scheduled_at)}.")
+        else:
+            print(
+                f"Meldung {broadcast_id} als Entwurf gespeichert. Einplanen: koblenz-bot broadcast schedule "
+                f"{broadcast_id} --at 'JJJJ-MM-TT HH:MM'"
+            )
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_broadcast_schedule(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(engine: AsyncEngine) -> int:
+        service = Broadcasts(sessionmaker(engine))
+        broadcast = await service.schedule(_actor(args, "presse"), args.id, _when(args.at))
+        print(f"Meldung {broadcast.id} eingeplant für {show(broadcast.scheduled_at)}.")
+        if args.follow:
+            await _follow(engine, lambda: _progress(engine, broadcast_id=broadcast.id), wait_start=True)
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_broadcast_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(engine: AsyncEngine) -> int:
+        rows = await Broadcasts(sessionmaker(engine)).list(args.state or (), args.limit)
+        if not rows:
+            print("Keine Meldungen.")
+        for b in rows:
+            first_line = b.text.strip().splitlines()[0][:60]
+            print(f"{b.id:>5}  {b.state:<13} {show(b.scheduled_at):<22} {b.topic:<15} {first_line}")
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_broadcast_show(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(engine: AsyncEngine) -> int:
+        b = await Broadcasts(sessionmaker(engine)).get(args.id)
+        print(f"Meldung {b.id} · Thema {b.topic} · Status {b.state}")
+        print(
+            f"Eingeplant: {show(b.scheduled_at)} · erstellt von {b.created_by} ({b.role}) am {show(b.created_at)}"
+        )
+        if b.started_at:
+            print(f"Versand begonnen: {show(b.started_at)} · beendet: {show(b.finished_at)}")
+        for channel, body in broadcast_texts(b).items():
+            print(f"\n--- Vorschau {channel} ({len(body)} Zeichen) ---\n{body}")
+        print()
+        _print_progress(await _progress(engine, broadcast_id=b.id))
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_broadcast_cancel(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(engine: AsyncEngine) -> int:
+        b = await Broadcasts(sessionmaker(engine)).cancel(_actor(args, "presse"), args.id)
+        print(f"Meldung {b.id} ist abgesagt; sie wird nicht (weiter) versandt.")
+        return 0
+
+    return _run(settings, work)
+
+
+# -- alerts ------------------------------------------------------------------------------------------
+
+
+def _values(pairs: Sequence[str] | None) -> dict[str, str]:
+    values = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise SystemExit(f"--value erwartet name=wert, nicht „{pair}“")
+        key, value = pair.split("=", 1)
+        values[key.strip()] = value.strip()
+    return values
+
+
+def _stadtteile(settings: Settings, raw: str | None) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    known = _known_stadtteile(settings)
+    names = []
+    for part in (p.strip() for p in raw.replace(",", ";").split(";")):
+        if not part:
+            continue
+        if part.lower() not in known:
+            raise SystemExit(f"Unbekannter Stadtteil „{part}“.")
+        names.append(known[part.lower()])
+    return tuple(dict.fromkeys(names))
+
+
+def _known_stadtteile(settings: Settings) -> dict[str, str]:
+    from bot.catalog import load_catalog
+
+    return load_catalog(settings.catalog_dir).stadtteil_names()
+
+
+def _alert_from_flags(settings: Settings, args: argparse.Namespace) -> CapAlert:
+    missing = [f"--{n}" for n in ("headline", "description") if not getattr(args, n)]
+    if missing:
+        raise SystemExit(f"Es fehlt: {', '.join(missing)} (oder --template NAME bzw. --cap DATEI).")
+    sent = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    areas = _stadtteile(settings, args.stadtteile)
+    info = CapInfo(
+        language="de-DE",
+        category=(args.category,),
+        event=args.event or args.headline,
+        urgency=args.urgency,
+        severity=args.severity,
+        certainty=args.certainty,
+        headline=args.headline,
+        description=args.description,
+        instruction=args.instruction or "",
+        expires=parse_local(args.expires) if args.expires else sent + dt.timedelta(hours=args.hours),
+        web=args.web,
+        areas=tuple(CapArea(a) for a in areas)
+        or (CapArea("Stadtgebiet Koblenz", geocodes=(("ARS", "071110000000"),)),),
+    )
+    return CapAlert(
+        identifier=f"{args.sender}-{uuid.uuid4().hex[:16]}",
+        sender=args.sender,
+        sent=sent,
+        status=args.status,
+        msg_type="Alert",
+        scope="Public",
+        infos=(info,),
+    )
+
+
+def _read_cap(path: str, max_bytes: int) -> tuple[CapAlert, str]:
+    from broadcasts.cap import parse_cap_json, parse_cap_xml, to_cap_xml
+
+    data = Path(path).read_bytes()
+    if path.endswith(".json"):
+        alert = parse_cap_json(data, max_bytes)
+        return alert, to_cap_xml(alert).decode("utf-8")
+    return parse_cap_xml(data, max_bytes), data.decode("utf-8")
+
+
+def _submit(settings: Settings, args: argparse.Namespace, build: Callable[[Broadcasts], Any]) -> int:
+    from broadcasts.cap import CapError, to_cap_xml
+
+    async def work(engine: AsyncEngine) -> int:
+        service = Broadcasts(sessionmaker(engine))
+        try:
+            made = await build(service)
+        except CapError as exc:
+            print(f"Abgelehnt: {getattr(exc, 'message_de', str(exc))}", file=sys.stderr)
+            return 1
+        alert, xml = made if isinstance(made, tuple) else (made, to_cap_xml(made).decode("utf-8"))
+        result = await service.submit_alert(_actor(args, "feuerwehr"), alert, xml)
+        kind = {"Alert": "Warnung", "Update": "Aktualisierung", "Cancel": "Entwarnung"}[alert.msg_type]
+        print(f"{kind} angenommen: {result.identifier} (Nr. {result.id}, Status {result.state}).")
+        if not result.published:
+            print("Hinweis: Test-/nicht öffentliche Nachricht: gespeichert, aber nicht an Bürger versandt.")
+        elif getattr(args, "follow", False):
+            await _follow(
+                engine, lambda: _progress(engine, alert_identifier=result.identifier), wait_start=True
+            )
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_alert_issue(settings: Settings, args: argparse.Namespace) -> int:
+    async def build(_service: Broadcasts) -> Any:
+        if args.cap:
+            return _read_cap(args.cap, settings.alert_max_bytes)
+        if args.template:
+            from broadcasts.templates import render_template
+
+            return render_template(
+                args.template,
+                stadtteile=_stadtteile(settings, args.stadtteile),
+                status=args.status,
+                expires=parse_local(args.expires) if args.expires else None,
+                web=args.web,
+                sender=args.sender,
+                **_values(args.value),  # type: ignore[arg-type]
+            )
+        return _alert_from_flags(settings, args)
+
+    return _submit(settings, args, build)
+
+
+def cmd_alert_update(settings: Settings, args: argparse.Namespace) -> int:
+    async def build(service: Broadcasts) -> Any:
+        if args.cap:
+            return _read_cap(args.cap, settings.alert_max_bytes)
+        from broadcasts.templates import render_update
+
+        head = to_cap(await service.head_of(args.identifier))
+        return render_update(
+            head,
+            headline=args.headline,
+            description=args.description,
+            instruction=args.instruction,
+            stadtteile=_stadtteile(settings, args.stadtteile) if args.stadtteile else None,
+            expires=parse_local(args.expires) if args.expires else None,
+            correction=args.correction,
+        )
+
+    return _submit(settings, args, build)
+
+
+def cmd_alert_cancel(settings: Settings, args: argparse.Namespace) -> int:
+    async def build(service: Broadcasts) -> Any:
+        if args.cap:
+            return _read_cap(args.cap, settings.alert_max_bytes)
+        from broadcasts.templates import render_all_clear
+
+        head = to_cap(await service.head_of(args.identifier))
+        return render_all_clear(head, hinweis=args.hinweis)
+
+    return _submit(settings, args, build)
+
+
+def cmd_alert_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(engine: AsyncEngine) -> int:
+        async with sessionmaker(engine)() as session:
+            rows = (await session.scalars(select(Alert).order_by(Alert.id.desc()).limit(args.limit))).all()
+        if not rows:
+            print("Keine Warnungen.")
+        for a in rows:
+            headline = to_cap(a).info("de").headline if a.infos else ""
+            print(
+                f"{a.id:>5}  {a.state:<10} {a.msg_type:<7} {show(a.sent):<22} {a.identifier}  {headline[:50]}"
+            )
+        return 0
+
+    return _run(settings, work)
+
+
+# -- progress ----------------------------------------------------------------------------------------
+
+
+async def _progress(
+    engine: AsyncEngine, broadcast_id: int | None = None, alert_identifier: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per channel: counts by state, the send rate of the last minute and the ETA of what is pending."""
+    async with sessionmaker(engine)() as session:
+        messages = select(OutboundMessage.id)
+        if broadcast_id is not None:
+            messages = messages.where(OutboundMessage.broadcast_id == broadcast_id)
+        if alert_identifier is not None:
+            head = await session.scalar(select(Alert).where(Alert.identifier == alert_identifier))
+            root = (head.root_id or head.id) if head is not None else -1
+            messages = messages.where(OutboundMessage.alert_id == root)
+        query = select(Delivery.channel, Delivery.state, func.count()).group_by(
+            Delivery.channel, Delivery.state
+        )
+        recent = select(Delivery.channel, func.count()).where(Delivery.sent_at > time.time() - 60)
+        if broadcast_id is not None or alert_identifier is not None:
+            query = query.where(Delivery.message_id.in_(messages))
+            recent = recent.where(Delivery.message_id.in_(messages))
+        counts = (await session.execute(query)).all()
+        rates = dict((await session.execute(recent.group_by(Delivery.channel))).all())
+        fanning = await session.scalar(
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(OutboundMessage.fanout_state != "done", OutboundMessage.id.in_(messages))
+        )
+    report: dict[str, dict[str, Any]] = {}
+    for channel, state, count in counts:
+        report.setdefault(
+            channel, {"sent": 0, "pending": 0, "in_flight": 0, "failed": 0, "deactivated": 0, "cancelled": 0}
+        )[state] = int(count)
+    for channel, row in report.items():
+        rate = rates.get(channel, 0) / 60.0
+        waiting = row["pending"] + row["in_flight"]
+        row["rate_per_second"] = round(rate, 1)
+        row["eta_seconds"] = round(waiting / rate) if rate > 0 and waiting else (0 if not waiting else None)
+        row["fanout_running"] = bool(fanning)
+    return report
+
+
+def _eta(seconds: int | None) -> str:
+    if seconds is None:
+        return "unbekannt"
+    return f"{seconds // 60:02d}:{seconds % 60:02d} min"
+
+
+def _print_progress(report: dict[str, dict[str, Any]]) -> None:
+    if not report:
+        print("Noch keine Zustellungen.")
+    for channel, row in sorted(report.items()):
+        print(
+            f"{channel}: {row['sent']:,} gesendet · {row['pending'] + row['in_flight']:,} ausstehend · "
+            f"{row['failed']:,} fehlgeschlagen · {row['deactivated']:,} abgemeldet · "
+            f"{row['cancelled']:,} gestoppt · {row['rate_per_second']}/s · Rest {_eta(row['eta_seconds'])}".replace(
+                ",", "."
+            )
+        )
+
+
+async def _follow(
+    engine: AsyncEngine, get: Callable[[], Any], wait_start: bool = False, interval: float = 1.0
+) -> None:
+    """Print the progress until nothing is pending any more (Ctrl-C stops watching, not sending)."""
+    started = not wait_start
+    while True:
+        report = await get()
+        _print_progress(report)
+        waiting = sum(r["pending"] + r["in_flight"] for r in report.values())
+        fanning = any(r["fanout_running"] for r in report.values())
+        started = started or bool(report)
+        if started and not waiting and not fanning:
+            return
+        await asyncio.sleep(interval)
+
+
+def cmd_deliveries(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(engine: AsyncEngine) -> int:
+        def get() -> Any:
+            return _progress(engine, args.broadcast, args.alert)
+
+        if args.json:
+            print(json.dumps(await get(), ensure_ascii=False))
+        elif args.follow:
+            await _follow(engine, get)
+        else:
+            _print_progress(await get())
+        return 0
+
+    return _run(settings, work)
+
+
+# -- subscribers -------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("channel", "chat_id", "topics", "stadtteile")
+IMPORT_CHANNELS = ("telegram",)
+
+
+def _split(value: str) -> list[str]:
+    return [p.strip() for p in (value or "").split(";") if p.strip()]
+
+
+def validate_rows(
+    content: str, known_stadtteile: dict[str, str]
+) -> tuple[list[tuple[str, str, list[str], list[str]]], list[str]]:
+    """Check every row; return (rows, errors with line numbers). Nothing is imported when errors exist."""
+    errors: list[str] = []
+    rows: list[tuple[str, str, list[str], list[str]]] = []
+    reader = csv.DictReader(io.StringIO(content))
+    if reader.fieldnames is None or tuple(f.strip() for f in reader.fieldnames) != CSV_COLUMNS:
+        return [], [
+            f"Zeile 1: Kopfzeile muss „{','.join(CSV_COLUMNS)}“ sein, ist „{','.join(reader.fieldnames or [])}“"
+        ]
+    seen: dict[tuple[str, str], int] = {}
+    for record in reader:
+        line = reader.line_num
+        problems = []
+        if None in record or any(v is None for v in record.values()):
+            errors.append(f"Zeile {line}: falsche Anzahl von Spalten")
+            continue
+        channel, chat_id = record["channel"].strip(), record["chat_id"].strip()
+        topics, areas = _split(record["topics"]), _split(record["stadtteile"])
+        if channel not in IMPORT_CHANNELS:
+            problems.append(f"unbekannter Kanal „{channel}“ (möglich: {', '.join(IMPORT_CHANNELS)})")
+        if not chat_id or len(chat_id) > 64 or not (chat_id.lstrip("-").isdigit() or chat_id.startswith("@")):
+            problems.append(f"ungültige chat_id „{chat_id}“ (Zahl oder @kanalname)")
+        if not topics:
+            problems.append("kein Thema angegeben")
+        unknown = [t for t in topics if t not in TOPICS]
+        if unknown:
+            problems.append(f"unbekanntes Thema {', '.join(unknown)} (möglich: {', '.join(TOPICS)})")
+        canonical = []
+        for area in areas:
+            if area.lower() not in known_stadtteile:
+                problems.append(f"unbekannter Stadtteil „{area}“")
+            else:
+                canonical.append(known_stadtteile[area.lower()])
+        if areas and not any(t in TOPICS_WITH_AREAS for t in topics):
+            problems.append(f"Stadtteile gelten nur für {', '.join(sorted(TOPICS_WITH_AREAS))}")
+        key = (channel, chat_id)
+        if key in seen:
+            problems.append(f"doppelt (schon in Zeile {seen[key]})")
+        seen.setdefault(key, line)
+        if problems:
+            errors.append(f"Zeile {line}: " + "; ".join(problems))
+        else:
+            rows.append((channel, chat_id, topics, sorted(set(canonical))))
+    return rows, errors
+
+
+def cmd_subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
+    content = Path(args.file).read_text(encoding="utf-8-sig")
+    rows, errors = validate_rows(content, _known_stadtteile(settings))
+    if errors:
+        print(f"Nichts importiert: {len(errors)} fehlerhafte Zeile(n).", file=sys.stderr)
+        for error in errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+
+    async def work(engine: AsyncEngine) -> int:
+        created = updated = 0
+        async with sessionmaker(engine).begin() as session:  # one transaction: all or nothing
+            existing = {(s.channel, s.chat_id): s for s in (await session.scalars(select(Subscriber))).all()}
+            for channel, chat_id, topics, areas in rows:
+                subscriber = existing.get((channel, chat_id))
+                if subscriber is None:
+                    chat_type = (
+                        "private"
+                        if chat_id.lstrip("-").isdigit() and not chat_id.startswith("-")
+                        else "group"
+                    )
+                    subscriber = Subscriber(
+                        channel=channel, chat_id=chat_id, chat_type=chat_type, active=True
+                    )
+                    session.add(subscriber)
+                    created += 1
+                else:
+                    updated += 1
+                    subscriber.active, subscriber.deactivated_at = True, None
+                    subscriber.subscriptions.clear()
+                    await session.flush()
+                for topic in topics:
+                    subscriber.subscriptions.append(
+                        Subscription(topic=topic, stadtteile=areas if topic in TOPICS_WITH_AREAS else [])
+                    )
+        print(f"{created + updated} Abonnent(en) importiert ({created} neu, {updated} aktualisiert).")
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_subscribers_export(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(engine: AsyncEngine) -> int:
+        async with sessionmaker(engine)() as session:
+            query = select(Subscriber).where(Subscriber.active.is_(True)).order_by(Subscriber.id)
+            if args.chat_id:
+                query = select(Subscriber).where(Subscriber.chat_id == args.chat_id)
+            subscribers = (await session.scalars(query)).all()
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for subscriber in subscribers:
+                writer.writerow(as_row(subscriber))
+        if args.file and args.file != "-":
+            Path(args.file).write_text(out.getvalue(), encoding="utf-8")
+            print(f"{len(subscribers)} Abonnent(en) nach {args.file} exportiert.", file=sys.stderr)
+        else:
+            sys.stdout.write(out.getvalue())
+        return 0
+
+    return _run(settings, work)
+
+
+# -- worker ------------------------------------------------------------------------------------------
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.telegram_token:
+        print(
+            "koblenz-bot worker: KOBLENZ_BOT_TELEGRAM_TOKEN fehlt; ohne ihn kann nichts versandt werden.",
+            file=sys.stderr,
+        )
+        return 2
+    from broadcasts.engine import running
+
+    async def work(engine: AsyncEngine) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with running(engine, settings) as run:
+            assert run.worker is not None
+            print(f"worker {run.worker.name} läuft (Telegram {settings.telegram_rate}/s)", file=sys.stderr)
+            last = 0
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), args.progress_every)
+                sent = run.worker.stats["sent"] + run.worker.stats["edited"] + run.worker.stats["corrections"]
+                if sent != last:
+                    print(
+                        f"worker {run.worker.name}: {sent} gesendet ({(sent - last) / args.progress_every:.0f}/s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    last = sent
+        return 0
+
+    return _run(settings, work, migrate_first=args.migrate)
+
+
+# -- argument parsing --------------------------------------------------------------------------------
+
+
+def register(sub: Any) -> None:
+    """Add the broadcast commands to the ``koblenz-bot`` parser."""
+    bc = sub.add_parser("broadcast", help="press posts: create, schedule, list, show, cancel").add_subparsers(
+        dest="broadcast", required=True
+    )
+    create = bc.add_parser("create", help="a new post (draft, or scheduled with --at / --now)")
+    create.add_argument("--topic", default="presse", choices=sorted(TOPICS))
+    create.add_argument("--text")
+    create.add_argument("--text-file")
+    create.add_argument("--link")
+    create.add_argument("--image", help="URL of an image (shown as link preview)")
+    create.add_argument("--variant", action="append", help="own text for a channel: telegram=TEXT")
+    create.add_argument("--at", help="Europe/Berlin, e.g. '2026-03-29 09:30' (or with MEZ/MESZ)")
+    create.add_argument("--now", action="store_true", help="schedule for now")
+    _who(create)
+    create.set_defaults(func=cmd_broadcast_create)
+    schedule = bc.add_parser("schedule", help="schedule a draft (or move a scheduled post)")
+    schedule.add_argument("id", type=int)
+    schedule.add_argument("--at", help="Europe/Berlin; default: now")
+    schedule.add_argument("--follow", action="store_true", help="show the progress until all is sent")
+    _who(schedule)
+    schedule.set_defaults(func=cmd_broadcast_schedule)
+    listing = bc.add_parser("list", help="the latest posts")
+    listing.add_argument("--state", action="append")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=cmd_broadcast_list)
+    showing = bc.add_parser("show", help="one post with previews and delivery progress")
+    showing.add_argument("id", type=int)
+    showing.set_defaults(func=cmd_broadcast_show)
+    cancel = bc.add_parser("cancel", help="cancel a draft or scheduled post, or stop one being sent")
+    cancel.add_argument("id", type=int)
+    _who(cancel)
+    cancel.set_defaults(func=cmd_broadcast_cancel)
+
+    al = sub.add_parser("alert", help="alerts (CAP 1.2): issue, update, cancel, list").add_subparsers(
+        dest="alert", required=True
+    )
+    issue = al.add_parser("issue", help="issue an alert from flags, --template NAME or --cap FILE")
+    issue.add_argument("--cap", help="CAP 1.2 XML file (or .json in the JSON form)")
+    issue.add_argument("--template", help="unwetter, hochwasser, bombenentschaerfung, grossbrand, ...")
+    issue.add_argument("--value", action="append", help="template placeholder: name=value")
+    issue.add_argument("--headline")
+    issue.add_argument("--description")
+    issue.add_argument("--instruction")
+    issue.add_argument("--event")
+    issue.add_argument("--category", default="Safety")
+    issue.add_argument("--urgency", default="Immediate")
+    issue.add_argument("--severity", default="Severe")
+    issue.add_argument("--certainty", default="Likely")
+    issue.add_argument("--hours", type=float, default=12, help="valid for (default 12 h) unless --expires")
+    _alert_common(issue)
+    issue.set_defaults(func=cmd_alert_issue)
+    upd = al.add_parser("update", help="update an alert (edits sent messages)")
+    upd.add_argument("identifier", help="identifier (or number) of the alert")
+    upd.add_argument("--cap")
+    upd.add_argument("--headline")
+    upd.add_argument("--description")
+    upd.add_argument("--instruction")
+    upd.add_argument("--correction", action="store_true", help="a correction of a mistake")
+    _alert_common(upd)
+    upd.set_defaults(func=cmd_alert_update)
+    can = al.add_parser("cancel", help="all-clear (Entwarnung) to everyone who got the alert")
+    can.add_argument("identifier")
+    can.add_argument("--cap")
+    can.add_argument("--hinweis", help="an extra sentence for the all-clear")
+    can.add_argument("--follow", action="store_true")
+    _who(can, "feuerwehr")
+    can.set_defaults(func=cmd_alert_cancel)
+    al_list = al.add_parser("list", help="the latest alert messages")
+    al_list.add_argument("--limit", type=int, default=30)
+    al_list.set_defaults(func=cmd_alert_list)
+
+    dl = sub.add_parser("deliveries", help="delivery progress per channel: sent, pending, failed, ETA")
+    dl.add_argument("--broadcast", type=int)
+    dl.add_argument("--alert", help="identifier of an alert")
+    dl.add_argument("--follow", action="store_true", help="refresh every second until nothing is pending")
+    dl.add_argument("--json", action="store_true")
+    dl.set_defaults(func=cmd_deliveries)
+
+    sb = sub.add_parser("subscribers", help="import or export subscribers (CSV)").add_subparsers(
+        dest="subscribers", required=True
+    )
+    imp = sb.add_parser("import", help="CSV channel,chat_id,topics,stadtteile; all rows or none")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_subscribers_import)
+    exp = sb.add_parser("export", help="CSV of active subscribers (GDPR: one with --chat-id)")
+    exp.add_argument("file", nargs="?", default="-")
+    exp.add_argument("--chat-id")
+    exp.set_defaults(func=cmd_subscribers_export)
+
+    wk = sub.add_parser("worker", help="an outbox worker and scheduler (scale-out on PostgreSQL)")
+    wk.add_argument("--progress-every", type=float, default=5.0)
+    wk.add_argument("--migrate", action="store_true", help="apply migrations first (one process only)")
+    wk.set_defaults(func=cmd_worker)
+
+
+def _who(parser: argparse.ArgumentParser, role: str = "presse") -> None:
+    parser.add_argument("--by", help="who does this (default: the login name)")
+    parser.add_argument("--role", default=role)
+
+
+def _alert_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stadtteile", help="Stadtteile separated by ';' (none: the whole city)")
+    parser.add_argument("--expires", help="Europe/Berlin, e.g. '2026-03-29 18:00'")
+    parser.add_argument("--web")
+    parser.add_argument("--status", default="Actual", choices=("Actual", "Exercise", "Test"))
+    parser.add_argument("--sender", default="stadt-koblenz")
+    parser.add_argument("--follow", action="store_true", help="show the progress until all is sent")
+    _who(parser, "feuerwehr")
