@@ -6,8 +6,6 @@ Resources (database engine, HTTP session, Rasa supervisor, retention loop) are o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -26,6 +24,7 @@ import broadcasts
 import connectors.telegram
 import connectors.web
 from bot.alerts import AlertSource
+from bot.background import periodic
 from bot.catalog import Catalog, load_catalog
 from bot.chat import ChatService
 from bot.conversations import ConversationStore
@@ -249,27 +248,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _conversation_purger(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
 
-    async def loop() -> None:
-        while True:
-            try:
-                removed = await purge_conversations(
-                    sessionmaker(app[ENGINE]), dt.timedelta(days=settings.retention_days)
-                )
-                if removed:
-                    log.info(
-                        "retention: deleted %d conversations older than %d days",
-                        removed,
-                        settings.retention_days,
-                    )
-            except Exception:
-                log.exception("retention purge failed; retrying at the next interval")
-            await asyncio.sleep(settings.purge_interval_seconds)
+    async def purge() -> None:
+        removed = await purge_conversations(sessionmaker(app[ENGINE]), dt.timedelta(days=settings.retention_days))
+        if removed:
+            log.info("retention: deleted %d conversations older than %d days", removed, settings.retention_days)
 
-    task = asyncio.create_task(loop(), name="conversation-purge")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with periodic("conversation-purge", settings.purge_interval_seconds, purge):
+        yield
 
 
 def create_app(
