@@ -250,10 +250,10 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--messages", type=int, default=5, help="messages per user")
     parser.add_argument(
-        "--think", type=float, default=2.0, help="mean seconds between answer and next message"
+        "--think", type=float, default=5.0, help="mean seconds between answer and next message"
     )
     parser.add_argument(
-        "--ramp", type=float, default=120.0, help="steady: users start over this many seconds"
+        "--ramp", type=float, default=240.0, help="steady: users start over this many seconds"
     )
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds until a missing reply is an error"

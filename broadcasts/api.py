@@ -415,7 +415,8 @@ def setup_app(app: web.Application, settings: Settings) -> None:
             app[SERVICE] = Broadcasts(sessions)
             yield
             return
-        async with running(engine, settings) as run:
+        # the first round waits a second: the web app's own start-up (migrations, purge) goes first
+        async with running(engine, settings, start_delay=1.0) as run:
             app[RUNNING] = run
             app[SERVICE] = Broadcasts(sessions, run.wake)
             yield

@@ -15,8 +15,9 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from sqlalchemy import text
@@ -79,7 +80,10 @@ class Scheduler:
         for event in self.on_fanout:
             event.set()
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, start_delay: float = 0.0) -> None:
+        if start_delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), start_delay)
         while not stop.is_set():
             busy = False
             try:
@@ -157,8 +161,11 @@ async def running(
     publishers: dict[str, Publisher] | None = None,
     slots: dict[str, Slots] | None = None,
     with_worker: bool = True,
+    start_delay: float = 0.0,
 ) -> AsyncIterator[Running]:
-    """Run the scheduler (and a worker, when Telegram is configured or publishers are given) until exit."""
+    """Run the scheduler (and a worker, when Telegram is configured or publishers are given) until exit.
+
+    ``start_delay``: seconds before the first round (the web app lets its own start-up finish first)."""
     stop = asyncio.Event()
     scheduler = Scheduler(engine, dt.timedelta(days=settings.delivery_retention_days))
     session: aiohttp.ClientSession | None = None
@@ -181,9 +188,9 @@ async def running(
     if with_worker and publishers:
         worker = Worker(engine, publishers, slots or slots_for(engine, settings), worker_config(settings))
         scheduler.on_fanout.append(worker._wake)
-    tasks = [asyncio.create_task(scheduler.run(stop), name="broadcast-scheduler")]
+    tasks = [asyncio.create_task(scheduler.run(stop, start_delay), name="broadcast-scheduler")]
     if worker is not None:
-        tasks.append(asyncio.create_task(worker.run(stop), name="outbox-worker"))
+        tasks.append(asyncio.create_task(_delayed(worker.run(stop), stop, start_delay), name="outbox-worker"))
     try:
         yield Running(scheduler, worker)
     finally:
@@ -191,3 +198,10 @@ async def running(
         await asyncio.gather(*tasks, return_exceptions=True)
         if session is not None:
             await session.close()
+
+
+async def _delayed(work: Coroutine[Any, Any, None], stop: asyncio.Event, delay: float) -> None:
+    if delay:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+    await work

@@ -30,7 +30,11 @@ from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage
 
 # The channel polls getUpdates raw on purpose (connectors/telegram/channel.py); pytest resets the module's
 # own filter for that PTB hint.
-pytestmark = pytest.mark.filterwarnings("ignore:Please use 'Bot.getUpdates'")
+# PTB 22 itself warns that RetryAfter.retry_after becomes a timedelta (the sender handles both).
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Please use 'Bot.getUpdates'"),
+    pytest.mark.filterwarnings("ignore:.*attribute `retry_after` will be of type"),
+]
 StartBot = Callable[..., Awaitable[tuple[TelegramChannel, TestClient]]]
 
 
@@ -369,6 +373,28 @@ async def test_a_chat_writing_too_fast_gets_one_polite_note(
     assert sum("Datenschutz im Telegram-Bot" in t for t in texts) == 2
     assert sum("sehr schnell" in t for t in texts) == 1 and len(texts) == 3 == len(messages)
     assert channel.stats["rate_limited"] == 3
+
+
+async def test_unreachable_or_rejecting_telegram_never_takes_the_web_chat_down(
+    aiohttp_client: Any, tmp_path: Path, fake: FakeTelegramAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.fail_next(1, status=502, description="Bad Gateway", method="getMe")
+    settings = make_settings(
+        tmp_path, telegram_token=fake.token, telegram_api_url=fake.url, telegram_poll_timeout=1
+    )
+    client = await aiohttp_client(create_app(settings))
+    channel = client.server.app[TELEGRAM]
+    assert (await client.get("/health")).status == 200  # the web side is up while Telegram is retried
+    await asyncio.wait_for(channel.ready.wait(), 15)
+    assert fake.calls["getMe"] == 2
+    wrong = make_settings(
+        tmp_path / "wrong", telegram_token="999:wrong", telegram_api_url=fake.url, telegram_poll_timeout=1
+    )
+    client = await aiohttp_client(create_app(wrong))
+    await fake.wait_for(lambda: any("rejected" in r.getMessage() for r in caplog.records))
+    assert not client.server.app[TELEGRAM].ready.is_set()
+    assert (await client.get("/health")).status == 200
+    assert all("999:wrong" not in r.getMessage() for r in caplog.records)  # the token is never logged
 
 
 # -- webhook -----------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class TelegramChannel:
         catalog: Catalog,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        max_concurrency: int = 64,
+        max_concurrency: int = 32,
     ) -> None:
         self.settings = settings
         self.chat = chat
@@ -183,7 +183,7 @@ class TelegramChannel:
         """Delete chats that blocked the bot longer than the retention period ago (as /datenschutz says)."""
         removed = await purge_deactivated(self.sessions, dt.timedelta(days=self.settings.retention_days))
         if removed:
-            log.info("retention: deleted %d Telegram subscribers who had blocked the bot", removed)
+            log.info("retention: deleted %d subscribers who had blocked the bot", removed)
         return removed
 
     async def _purge_loop(self) -> None:

@@ -118,14 +118,13 @@ def keyboard(links: tuple[Link, ...], quick_replies: tuple[QuickReply, ...]) -> 
     return InlineKeyboardMarkup(rows) if rows else None
 
 
-def render(reply: Reply, extra: tuple[str, ...] = ()) -> list[Outgoing]:
-    """The Reply as Telegram messages: notices first, then the text, contacts, and ``extra`` paragraphs;
-    split into messages of at most 4,096 characters, the keyboard on the last one."""
+def render(reply: Reply) -> list[Outgoing]:
+    """The Reply as Telegram messages: notices first, then the text and the contacts; split into messages
+    of at most 4,096 characters, the keyboard on the last one."""
     contacts = contact_lines(reply.links, reply.text)
     parts = [*reply.notices, reply.text]
     if contacts:
         parts.append("\n".join(contacts))
-    parts.extend(extra)
     chunks = split_text("\n\n".join(p for p in parts if p.strip())) or ["…"]
     markup = keyboard(reply.links, reply.quick_replies)
     return [

@@ -53,7 +53,7 @@ class Pacer:
     group (negative chat ids). Measured at the moment of sending, so late wake-ups never bunch up."""
 
     def __init__(
-        self, per_second: float, private_interval: float, group_interval: float, window: float = 1.2
+        self, per_second: float, private_interval: float, group_interval: float, window: float = 1.1
     ) -> None:
         self.limit = max(1, int(per_second))
         self.window = window
