@@ -83,20 +83,36 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
         return
     url = request.getfixturevalue("postgres_url")
+    # Empty every table BEFORE the test: at that point every app of earlier tests is shut down. (At
+    # teardown an app of this test may still hold connections: aiohttp_client can be finalised after us.)
+    asyncio.run(_empty_postgres(url))
     yield url
 
-    async def truncate() -> None:
-        from sqlalchemy import text
 
-        from bot.db import create_engine
+async def _empty_postgres(url: str) -> None:
+    from sqlalchemy import text
 
-        engine = create_engine(url)
+    from bot.db import create_engine, migrate
+
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
         async with engine.begin() as connection:
-            # CASCADE: feedback (and later tables) reference turns and conversations
-            await connection.execute(text("TRUNCATE turns, conversations CASCADE"))
+            tables = (
+                (
+                    await connection.execute(
+                        text(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if tables:
+                await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    finally:
         await engine.dispose()
-
-    asyncio.run(truncate())
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
