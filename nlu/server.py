@@ -121,6 +121,8 @@ async def running_rasa(
 ) -> AsyncIterator[RasaSupervisor]:
     """A Rasa server at the client's URL for the duration of the block: the running one, or ours."""
     supervisor = RasaSupervisor(client, config, model_dir, log_file, timeout)
+    if await client.status() is None:  # train first (may take minutes), so the timeout is for start-up only
+        await asyncio.to_thread(rasa_env.train, config, model_dir, progress=rasa_env.print_progress)
     await supervisor.start()
     try:
         if not await supervisor.wait_ready(timeout):
