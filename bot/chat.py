@@ -28,6 +28,12 @@ class ChatService:
     def conversation_id(self, channel: str, external_id: str) -> str:
         return pseudonym(self._key, channel, external_id)
 
+    async def forget(self, channel: str, external_id: str) -> bool:
+        """Delete everything stored about this conversation (the citizen's "Verlauf löschen", /stop)."""
+        if self.store is None:
+            return False
+        return await self.store.delete(self.conversation_id(channel, external_id))
+
     async def chat(self, channel: str, external_id: str, text: str, payload: str | None = None) -> ChatResult:
         conversation_id = self.conversation_id(channel, external_id)
         state = await self.store.load(conversation_id) if self.store else None

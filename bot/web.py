@@ -28,7 +28,7 @@ from bot.background import periodic
 from bot.catalog import Catalog, load_catalog
 from bot.chat import ChatService
 from bot.conversations import ConversationStore
-from bot.db import create_engine, delete_conversation, migrate, purge_conversations, sessionmaker
+from bot.db import create_engine, migrate, sessionmaker
 from bot.dialogue import Dialogue
 from bot.events import Reply
 from bot.openapi import OPENAPI
@@ -158,8 +158,7 @@ async def chat_handler(request: web.Request) -> web.Response:
 async def delete_chat_handler(request: web.Request) -> web.Response:
     token = request.match_info["conversation_id"]
     chat = request.app[CHAT]
-    if chat.store is not None:
-        await delete_conversation(chat.store._sessions, chat.conversation_id("web", token))
+    await chat.forget("web", token)
     return web.json_response({"deleted": True})
 
 
@@ -249,7 +248,8 @@ async def _conversation_purger(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
 
     async def purge() -> None:
-        removed = await purge_conversations(sessionmaker(app[ENGINE]), dt.timedelta(days=settings.retention_days))
+        store = app[CHAT].store
+        removed = await store.purge(dt.timedelta(days=settings.retention_days)) if store else 0
         if removed:
             log.info("retention: deleted %d conversations older than %d days", removed, settings.retention_days)
 

@@ -176,3 +176,13 @@ async def test_rasa_errors_are_answered_from_the_catalog(
     response = await client.post("/api/chat", json={"message": "Hund anmelden Hundesteuer"})
     body = await response.json()
     assert response.status == 200 and body["service_id"] == "hundesteuer"
+
+
+async def test_deleted_conversation_is_forgotten_in_memory_too(client: TestClient) -> None:
+    token = "forget-me-please-7"
+    await client.post("/api/chat", json={"message": "Ich brauche einen Reisepass", "conversation_id": token})
+    await client.delete(f"/api/chat/{token}")
+    body = await (
+        await client.post("/api/chat", json={"message": "und was muss ich mitbringen?", "conversation_id": token})
+    ).json()
+    assert body["service_id"] != "reisepass"

@@ -35,7 +35,6 @@ from telegram.request import HTTPXRequest
 
 from bot.catalog import Catalog
 from bot.chat import ChatService
-from bot.db import delete_conversation
 from bot.dialogue import EXAMPLES
 from bot.events import Reply
 from bot.settings import Settings
@@ -407,7 +406,7 @@ class TelegramChannel:
         if chat is None:
             return
         removed = await delete_subscriber(self.sessions, CHANNEL, str(chat.id))
-        forgotten = await delete_conversation(self.sessions, self.chat.conversation_id(CHANNEL, str(chat.id)))
+        forgotten = await self.chat.forget(CHANNEL, str(chat.id))
         log.info("/stop: subscriber and conversation of a Telegram chat deleted")
         await self._send(
             chat.id, render_text(texts.STOPPED if removed or forgotten else texts.NOTHING_STORED)
