@@ -6,6 +6,7 @@ from typing import Any, get_args
 
 from bot.aspects import ASPECTS
 from bot.events import ReplyKind
+from broadcasts.openapi import BROADCAST_PATHS, SECURITY_SCHEMES
 
 _ERROR = {
     "type": "object",
@@ -140,3 +141,7 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+# the broadcast engine's paths: alert API for the fire service, banner JSON, feeds, CAP files (issue 5)
+OPENAPI["paths"].update(BROADCAST_PATHS)
+OPENAPI.setdefault("components", {}).setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)

@@ -78,9 +78,10 @@ def _origin(request: web.Request) -> str:
 
 
 def authenticate(
-    request: web.Request, body: bytes, senders: dict[str, AlertSender]
-) -> tuple[str, AlertSender]:
-    """The configured sender this request comes from, or ApiError 401."""
+    request: web.Request, body: bytes | None, senders: dict[str, AlertSender]
+) -> tuple[str, AlertSender] | None:
+    """The configured sender this request comes from, or ApiError 401. A bearer token is checked before
+    the body is read (``body`` None); a signature needs the body: None is returned until it is given."""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         offered = header[7:].strip().encode()
@@ -94,7 +95,9 @@ def authenticate(
             return found
         raise ApiError(401, "unauthorized", "Der Zugangsschlüssel (Bearer-Token) ist ungültig.")
     signature = request.headers.get("X-Koblenz-Signature", "")
-    if signature:
+    if signature and body is None:
+        return None
+    if signature and body is not None:
         name = request.headers.get("X-Koblenz-Sender", "")
         signer = senders.get(name)
         timestamp = request.headers.get("X-Koblenz-Timestamp", "")
@@ -193,8 +196,14 @@ async def _handle_submission(request: web.Request, action: str, build: Any = Non
     actor = Actor("unbekannt", "api", _origin(request))
     service = request.app[SERVICE]
     try:
+        known = authenticate(request, None, settings.alert_senders)  # bearer: before reading the body
+        if known is not None:
+            actor = Actor(known[0], known[1].role, _origin(request))
         body = await _read(request, settings.alert_max_bytes)
-        name, sender = authenticate(request, body, settings.alert_senders)
+        if known is None:
+            known = authenticate(request, body, settings.alert_senders)
+        assert known is not None
+        name, sender = known
         actor = Actor(name, sender.role, _origin(request))
         if (
             build is not None

@@ -41,7 +41,7 @@ from broadcasts.publishers import (
     RetryAfter,
     Transient,
 )
-from broadcasts.ratelimit import LATE, Slots
+from broadcasts.ratelimit import Slots
 
 log = logging.getLogger(__name__)
 
@@ -135,15 +135,16 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wait_any(stop), self.config.poll)
         finally:
+            # stop without cancelling anything in the middle of a database transaction
             self._stopping = True
             for channel in self.channels.values():
                 channel.ready.set()
-            for task in tasks[:-1]:
+            _done, late = await asyncio.wait(tasks[:-1], timeout=5.0)
+            for task in late:
                 task.cancel()
             await asyncio.gather(*tasks[:-1], return_exceptions=True)
             if self._sending:
                 await asyncio.wait(self._sending, timeout=self.config.lease / 2)
-            tasks[-1].cancel()
             await asyncio.gather(tasks[-1], return_exceptions=True)
             await self._flush()
             queued = [c.id for ch in self.channels.values() for _p, _i, c in ch.queue]
@@ -233,16 +234,13 @@ class Worker:
                 channel.ready.clear()
                 await channel.ready.wait()
                 continue
+            if self._stopping:
+                break
             paused = channel.slots.paused_until() - time.time()
             if paused > 0:
                 await asyncio.sleep(min(paused, 1.0))
                 continue
-            slot = await channel.slots.next_slot()
-            delay = slot - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if time.time() - slot > LATE:
-                continue  # missed the slot (busy loop): take the next one rather than send late
+            await channel.slots.wait_turn()
             if not channel.queue:
                 continue
             _p, _i, row = heapq.heappop(channel.queue)
@@ -324,7 +322,7 @@ class Worker:
     # -- writing results ---------------------------------------------------------------------------
 
     async def _flusher(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.config.flush_every)
             try:
                 await self._flush()

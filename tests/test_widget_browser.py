@@ -328,6 +328,9 @@ def test_full_conversation_with_topic_card_links_and_feedback(
     assert answer.locator(".links a").first.get_attribute("target") == "_blank"
     assert "noopener" in (answer.locator(".links a").first.get_attribute("rel") or "")
     expect(page.locator(".msg.user")).to_have_text(["Sie: Was kostet ein Reisepass?"])
+    live = page.locator("[aria-live=polite]")  # screen readers hear each new answer
+    expect(live).to_contain_text("Antwort des Assistenten:")
+    expect(live).to_contain_text("Reisepass")
 
     answer.get_by_role("button", name="Nein, nicht hilfreich").click()
     expect(answer.get_by_role("button", name="Nein, nicht hilfreich")).to_have_attribute(

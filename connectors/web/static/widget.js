@@ -201,7 +201,7 @@
     first.append(el("strong", null, "Datenschutz: "), "Ich bin ein automatischer Assistent. Ihre Fragen werden ohne Namen und ohne IP-Adresse gespeichert und nach "
       + retention + " Tagen gelöscht; Cookies setze ich nicht. Bitte geben Sie keine persönlichen Daten wie Name, Anschrift oder Telefonnummer ein.");
     var second = el("p");
-    second.append(newTabLink(privacyUrl, "Datenschutzhinweise"));
+    second.append(newTabLink(safeUrl(privacyUrl) || botUrl + "/datenschutz", "Datenschutzhinweise"));
     box.append(first, second);
     return box;
   }

@@ -1,0 +1,441 @@
+"""Benchmarks of the broadcast engine against the Telegram double (run in its own process). Prints JSON.
+
+    fanout   N subscribers, one alert, a ``koblenz-bot worker`` process, the double limited to RATE msg/s:
+             achieved rate ÷ limit, total time vs. the theoretical minimum, violations, duplicates, lost,
+             and the worker's peak RSS (it holds N pending deliveries)
+    latency  the web app (``koblenz-bot serve``, scheduler and worker in-process): time from the alert
+             API's 202 to the first message at the double, to the banner (/api/alerts) and to the CAP feed
+    scaleout 1 vs 2 worker processes on PostgreSQL, the double answering after 5 ms and not rate-bound
+
+Usage:
+    .venv/bin/python bench/broadcast_bench.py fanout --subscribers 100000 --rate 1000
+    .venv/bin/python bench/broadcast_bench.py fanout --subscribers 3000 --rate 30
+    .venv/bin/python bench/broadcast_bench.py latency --alerts 40
+    .venv/bin/python bench/broadcast_bench.py scaleout --subscribers 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert  # noqa: E402
+
+from bot.db import create_engine, migrate, sessionmaker  # noqa: E402
+from broadcasts.cap import to_cap_xml  # noqa: E402
+from broadcasts.capmodel import CapAlert, CapArea, CapInfo  # noqa: E402
+from broadcasts.service import Actor, Broadcasts  # noqa: E402
+from broadcasts.subscribers import Subscriber, Subscription  # noqa: E402
+
+BIN = Path(sys.executable).parent
+TOKEN = "123456:BENCH-token"
+PG_ADMIN = os.environ.get("KOBLENZ_BOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mb(pid: int, key: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class Double:
+    def __init__(self, per_second: int, delay: float = 0.0, limits: bool = True) -> None:
+        command = [
+            sys.executable,
+            str(ROOT / "bench" / "telegram_double_server.py"),
+            "--per-second",
+            str(per_second),
+        ]
+        command += ["--delay", str(delay)] + ([] if limits else ["--no-limits"])
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.url, self.stats_url = self.process.stdout.readline().split()
+
+    async def stats(self) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as session, session.get(self.stats_url + "/stats") as response:
+            data: dict[str, Any] = await response.json()
+            return data
+
+    async def first_with(self, needle: str) -> float | None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.stats_url + "/first", params={"q": needle}) as response,
+        ):
+            value = (await response.json())["time"]
+            return float(value) if value is not None else None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def alert(identifier: str, headline: str) -> CapAlert:
+    sent = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    info = CapInfo(
+        language="de-DE",
+        category=("Safety",),
+        event="Benchmark",
+        urgency="Immediate",
+        severity="Severe",
+        certainty="Observed",
+        headline=headline,
+        description="Messung der Zustellung.",
+        instruction="Keine Maßnahme nötig.",
+        expires=sent + dt.timedelta(hours=2),
+        areas=(CapArea("Stadtgebiet Koblenz"),),
+    )
+    return CapAlert(identifier, "bench@koblenz.de", sent, "Actual", "Alert", "Public", (info,))
+
+
+async def prepare(url: str, subscribers: int) -> None:
+    engine = create_engine(url)
+    await migrate(engine)
+    async with engine.begin() as connection:
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {
+                "id": i,
+                "channel": "telegram",
+                "chat_id": str(100_000 + i),
+                "chat_type": "private",
+                "active": True,
+                "created_at": now,
+            }
+            for i in range(1, subscribers + 1)
+        ]
+        for start in range(0, len(rows), 20_000):
+            await connection.execute(insert(Subscriber.__table__), rows[start : start + 20_000])
+            await connection.execute(
+                insert(Subscription.__table__),
+                [
+                    {"subscriber_id": r["id"], "topic": "warnungen", "stadtteile": [], "created_at": now}
+                    for r in rows[start : start + 20_000]
+                ],
+            )
+    await engine.dispose()
+
+
+async def issue(url: str, identifier: str, headline: str) -> float:
+    engine = create_engine(url)
+    message = alert(identifier, headline)
+    started = time.monotonic()
+    await Broadcasts(sessionmaker(engine)).submit_alert(
+        Actor("bench", "feuerwehr", "bench"), message, to_cap_xml(message).decode()
+    )
+    await engine.dispose()
+    return started
+
+
+def worker_env(url: str, double: Double, rate: int, state: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KOBLENZ_BOT_DATABASE_URL": url,
+        "KOBLENZ_BOT_TELEGRAM_TOKEN": TOKEN,
+        "KOBLENZ_BOT_TELEGRAM_API_URL": double.url,
+        "KOBLENZ_BOT_TELEGRAM_RATE": str(rate),
+        "KOBLENZ_BOT_STATE_DIR": str(state),
+        "KOBLENZ_BOT_CONFIG": str(state / "none.toml"),
+        "KOBLENZ_BOT_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+async def pg_database() -> str:
+    import asyncpg
+
+    name = f"koblenz_bench_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(PG_ADMIN)
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    await connection.close()
+    return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+async def drop_pg(url: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(PG_ADMIN)
+    await connection.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await connection.close()
+
+
+async def wait_sent(double: Double, expected: int, timeout: float, sample: Any = None) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = await double.stats()
+        if sample is not None:
+            sample()
+        if stats["unique_chats"] >= expected or time.monotonic() > deadline:
+            await asyncio.sleep(1.0)  # anything sent twice late would show up now
+            return await double.stats()
+        await asyncio.sleep(0.5)
+
+
+# -- fan-out ------------------------------------------------------------------------------------------
+
+
+async def fanout(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        url = args.database_url or f"sqlite+aiosqlite:///{state / 'bench.sqlite3'}"
+        if args.postgres:
+            url = await pg_database()
+        double = Double(args.rate)
+        try:
+            await prepare(url, args.subscribers)
+            env = worker_env(url, double, args.rate, state)
+            worker = subprocess.Popen(
+                [str(BIN / "koblenz-bot"), "worker", "--progress-every", "10"],
+                env=env,
+                stderr=open(state / "worker.log", "wb"),
+            )
+            await asyncio.sleep(3.0)  # the worker is up and idle
+            idle_rss = rss_mb(worker.pid)
+            peak = [idle_rss]
+            started = await issue(url, f"bench-{uuid.uuid4().hex[:8]}", "Benchmark Fan-out")
+            stats = await wait_sent(
+                double,
+                args.subscribers,
+                args.subscribers / args.rate * 3 + 60,
+                lambda: peak.append(rss_mb(worker.pid)),
+            )
+            hwm = rss_mb(worker.pid, "VmHWM")
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+        finally:
+            double.stop()
+            if args.postgres:
+                await drop_pg(url)
+    span = (stats["last"] - stats["first"]) if stats["first"] is not None else 0.0
+    achieved = (stats["sent"] - 1) / span if span else 0.0
+    minimum = (args.subscribers - 1) / args.rate
+    total = stats["last"] - started if stats["last"] is not None else 0.0
+    return {
+        "benchmark": "fanout",
+        "database": "postgresql" if args.postgres else "sqlite",
+        "subscribers": args.subscribers,
+        "limit_per_second": args.rate,
+        "sent": stats["sent"],
+        "lost": args.subscribers - stats["unique_chats"],
+        "duplicates": stats["duplicates"],
+        "violations": stats["violations"],
+        "rate_limited_429": stats["rate_limited"],
+        "achieved_per_second": round(achieved, 1),
+        "achieved_over_limit": round(achieved / args.rate, 4),
+        "seconds_first_to_last": round(span, 2),
+        "seconds_issue_to_last": round(total, 2),
+        "theoretical_minimum_seconds": round(minimum, 2),
+        "total_over_minimum": round(total / minimum, 4) if minimum else None,
+        "worker_rss_mb_idle": idle_rss,
+        "worker_rss_mb_peak_sampled": max(peak),
+        "worker_rss_mb_high_water": hwm,
+    }
+
+
+# -- latency ------------------------------------------------------------------------------------------
+
+
+async def latency(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        url = f"sqlite+aiosqlite:///{state / 'bench.sqlite3'}"
+        double = Double(1000)
+        port = free_port()
+        token = "bench-alert-token-123456"
+        await prepare(url, args.subscribers)
+        env = worker_env(
+            url,
+            double,
+            1000,
+            state,
+            KOBLENZ_BOT_PORT=str(port),
+            KOBLENZ_BOT_RASA_MANAGE="false",
+            KOBLENZ_BOT_RASA_URL="http://127.0.0.1:9",
+            KOBLENZ_BOT_ALERT_SENDERS=json.dumps({"bench": {"token": token}}),
+        )
+        server = subprocess.Popen(
+            [str(BIN / "koblenz-bot"), "serve"], env=env, stderr=open(state / "serve.log", "wb")
+        )
+        base = f"http://127.0.0.1:{port}"
+        to_first: list[float] = []
+        to_banner: list[float] = []
+        to_feed: list[float] = []
+        try:
+            async with aiohttp.ClientSession() as session:
+                for _ in range(200):
+                    try:
+                        async with session.get(base + "/api/alerts") as response:
+                            if response.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(2.0)  # the in-process engine starts a second after the app
+                for number in range(args.alerts):
+                    identifier = f"bench-latency-{number}-{uuid.uuid4().hex[:6]}"
+                    headline = f"Messwarnung Nummer {number}"
+                    body = to_cap_xml(alert(identifier, headline))
+                    async with session.post(
+                        base + "/api/alerts",
+                        data=body,
+                        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/cap+xml"},
+                    ) as response:
+                        assert response.status == 202, await response.text()
+                        accepted = time.monotonic()
+                    banner_at = feed_at = None
+                    while banner_at is None or feed_at is None:
+                        if banner_at is None:
+                            async with session.get(base + "/api/alerts") as response:
+                                if identifier in await response.text():
+                                    banner_at = time.monotonic()
+                        if feed_at is None:
+                            async with session.get(base + "/feeds/cap.atom") as response:
+                                if identifier in await response.text():
+                                    feed_at = time.monotonic()
+                        if time.monotonic() - accepted > 10:
+                            break
+                        await asyncio.sleep(0.005)
+                    first = None
+                    while first is None and time.monotonic() - accepted < 10:
+                        first = await double.first_with(headline)
+                        if first is None:
+                            await asyncio.sleep(0.01)
+                    to_first.append((first - accepted) if first is not None else 10.0)
+                    to_banner.append((banner_at or accepted + 10) - accepted)
+                    to_feed.append((feed_at or accepted + 10) - accepted)
+                    await asyncio.sleep(args.gap)
+            stats = await double.stats()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+            double.stop()
+
+    def summary(values: list[float]) -> dict[str, float]:
+        ordered = sorted(values)
+        return {
+            "p50_ms": round(statistics.median(ordered) * 1000, 1),
+            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
+            "max_ms": round(ordered[-1] * 1000, 1),
+        }
+
+    return {
+        "benchmark": "latency",
+        "alerts": args.alerts,
+        "subscribers": args.subscribers,
+        "accepted_to_first_message": summary(to_first),
+        "accepted_to_banner": summary(to_banner),
+        "accepted_to_cap_feed": summary(to_feed),
+        "violations": stats["violations"],
+        "duplicates": stats["duplicates"],
+    }
+
+
+# -- scale-out ----------------------------------------------------------------------------------------
+
+
+async def scaleout(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for workers in (1, 2):
+        url = await pg_database()
+        double = Double(1_000_000, delay=args.delay, limits=False)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                state = Path(tmp)
+                await prepare(url, args.subscribers)
+                env = worker_env(
+                    url,
+                    double,
+                    1000,
+                    state,
+                    KOBLENZ_BOT_DELIVERY_CONCURRENCY=str(args.concurrency),
+                    KOBLENZ_BOT_DELIVERY_MAX_IN_FLIGHT=str(args.concurrency * 4),
+                )
+                env["BENCH_UNLIMITED"] = "1"
+                procs = [
+                    subprocess.Popen(
+                        [sys.executable, str(ROOT / "bench" / "unlimited_worker.py")],
+                        env=env,
+                        stderr=open(state / f"w{i}.log", "wb"),
+                    )
+                    for i in range(workers)
+                ]
+                await asyncio.sleep(4.0)
+                started = await issue(url, f"bench-scale-{workers}", "Benchmark Skalierung")
+                stats = await wait_sent(double, args.subscribers, 600)
+                for proc in procs:
+                    proc.send_signal(signal.SIGTERM)
+                for proc in procs:
+                    proc.wait(30)
+        finally:
+            double.stop()
+            await drop_pg(url)
+        span = stats["last"] - stats["first"]
+        results[f"{workers}_worker"] = {
+            "sent": stats["sent"],
+            "duplicates": stats["duplicates"],
+            "lost": args.subscribers - stats["unique_chats"],
+            "seconds_first_to_last": round(span, 2),
+            "per_second": round((stats["sent"] - 1) / span, 1),
+            "seconds_issue_to_last": round(stats["last"] - started, 2),
+        }
+    speedup = results["2_worker"]["per_second"] / results["1_worker"]["per_second"]
+    return {
+        "benchmark": "scaleout",
+        "database": "postgresql",
+        "subscribers": args.subscribers,
+        "double_latency_ms": args.delay * 1000,
+        "concurrency_per_worker": args.concurrency,
+        **results,
+        "speedup": round(speedup, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="which", required=True)
+    fo = sub.add_parser("fanout")
+    fo.add_argument("--subscribers", type=int, default=3000)
+    fo.add_argument("--rate", type=int, default=30)
+    fo.add_argument("--postgres", action="store_true")
+    fo.add_argument("--database-url")
+    la = sub.add_parser("latency")
+    la.add_argument("--alerts", type=int, default=40)
+    la.add_argument("--subscribers", type=int, default=20)
+    la.add_argument("--gap", type=float, default=1.2, help="seconds between alerts (1 msg/s per chat)")
+    so = sub.add_parser("scaleout")
+    so.add_argument("--subscribers", type=int, default=20000)
+    so.add_argument("--delay", type=float, default=0.005)
+    so.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    runner = {"fanout": fanout, "latency": latency, "scaleout": scaleout}[args.which]
+    print(json.dumps(asyncio.run(runner(args)), ensure_ascii=False))  # type: ignore[operator]
+
+
+if __name__ == "__main__":
+    main()
