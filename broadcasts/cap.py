@@ -330,6 +330,11 @@ def _parse_safely(data: bytes) -> etree._Element:
             "nicht erlaubt; bitte senden Sie reines CAP-XML ohne DOCTYPE.",
             f"document type declarations and entities are not allowed ({type(exc).__name__})",
         ) from None
+    except (LookupError, ValueError) as exc:  # e.g. <?xml encoding="U-F-8"?>: an unknown encoding
+        raise CapNotWellFormed(
+            "Die XML-Deklaration nennt eine unbekannte Zeichenkodierung. Bitte senden Sie CAP als UTF-8.",
+            f"unknown or invalid encoding in the XML declaration: {exc}",
+        ) from None
     except ParseError as exc:
         line, column = getattr(exc, "position", (None, None))
         raise CapNotWellFormed(

@@ -436,3 +436,11 @@ def test_arbitrary_json_only_ever_raises_cap_errors(data: dict[str, Any]) -> Non
         parse_cap_json(json.dumps(data).encode())
     except CapError:
         pass
+
+
+def test_unknown_encoding_in_the_declaration_is_not_well_formed() -> None:
+    # found by hypothesis on a clean CI run: a damaged declaration raised LookupError, not a CapError
+    from broadcasts.cap import CapNotWellFormed, parse_cap_xml
+
+    with pytest.raises(CapNotWellFormed, match="encoding"):
+        parse_cap_xml(b'<?xml version="1.0" encoding="U-F-8"?><alert/>')
