@@ -387,6 +387,7 @@ async def _follow(
 ) -> None:
     """Print the progress until nothing is pending any more (Ctrl-C stops watching, not sending)."""
     started = not wait_start
+    deadline = time.monotonic() + 15
     while True:
         report = await get()
         _print_progress(report)
@@ -394,6 +395,13 @@ async def _follow(
         fanning = any(r["fanout_running"] for r in report.values())
         started = started or bool(report)
         if started and not waiting and not fanning:
+            return
+        if not started and time.monotonic() > deadline:
+            print(
+                "Noch keine Zustellungen: keine passenden Abonnenten, oder es läuft weder "
+                "`koblenz-bot serve` noch ein `koblenz-bot worker`.",
+                file=sys.stderr,
+            )
             return
         await asyncio.sleep(interval)
 
