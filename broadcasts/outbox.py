@@ -349,55 +349,53 @@ class Outcome:
     refund_attempt: bool = False  # a 429 is the platform's pacing, not a failure of this message
 
 
+def _driver_sql(connection: AsyncConnection, sql: str, count: int) -> str:
+    """``sql`` with ``?`` placeholders in the driver's own style (SQLite qmark, asyncpg $n)."""
+    if connection.dialect.paramstyle == "qmark":
+        return sql
+    parts = sql.split("?")
+    assert len(parts) == count + 1
+    return "".join(f"{part}${i}" if i <= count else part for i, part in enumerate(parts, 1))
+
+
 async def record(engine: AsyncEngine, outcomes: Sequence[Outcome]) -> None:
-    """Write the results of a batch of sends in one transaction."""
+    """Write the results of a batch of sends in one transaction. The rows go to the driver's executemany
+    directly: SQLAlchemy's per-row parameter processing held the event loop for ~10 ms per batch, long
+    enough to miss send turns at 1,000 msg/s."""
     if not outcomes:
         return
-    sent = [
-        {"id": o.id, "pid": o.provider_message_id, "at": o.sent_at} for o in outcomes if o.state == "sent"
-    ]
+    sent = [(o.provider_message_id, o.sent_at, o.id) for o in outcomes if o.state == "sent"]
     retry = [
-        {
-            "id": o.id,
-            "next": o.next_attempt_at,
-            "error": (o.error or "")[:500],
-            "refund": int(o.refund_attempt),
-        }
+        (o.next_attempt_at, (o.error or "")[:500], int(o.refund_attempt), o.id)
         for o in outcomes
         if o.state == "pending"
     ]
     final = [
-        {"id": o.id, "state": o.state, "error": (o.error or "")[:500]}
+        (o.state, (o.error or "")[:500], o.id)
         for o in outcomes
         if o.state in ("failed", "deactivated", "cancelled")
     ]
+    statements = (
+        (
+            "UPDATE deliveries SET state = 'sent', provider_message_id = ?, sent_at = ?, locked_by = NULL, "
+            "locked_until = NULL, last_error = NULL WHERE id = ? AND state IN ('in_flight', 'pending')",
+            sent,
+        ),
+        (
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, last_error = ?, "
+            "attempts = attempts - ?, locked_by = NULL, locked_until = NULL WHERE id = ? AND state = 'in_flight'",
+            retry,
+        ),
+        (
+            "UPDATE deliveries SET state = ?, last_error = ?, locked_by = NULL, locked_until = NULL "
+            "WHERE id = ? AND state IN ('in_flight', 'pending')",
+            final,
+        ),
+    )
     async with engine.begin() as connection:
-        if sent:
-            await connection.execute(
-                text(
-                    "UPDATE deliveries SET state = 'sent', provider_message_id = :pid, sent_at = :at, "
-                    "locked_by = NULL, locked_until = NULL, last_error = NULL "
-                    "WHERE id = :id AND state IN ('in_flight', 'pending')"
-                ),
-                sent,
-            )
-        if retry:
-            await connection.execute(
-                text(
-                    "UPDATE deliveries SET state = 'pending', next_attempt_at = :next, last_error = :error, "
-                    "attempts = attempts - :refund, locked_by = NULL, locked_until = NULL "
-                    "WHERE id = :id AND state = 'in_flight'"
-                ),
-                retry,
-            )
-        if final:
-            await connection.execute(
-                text(
-                    "UPDATE deliveries SET state = :state, last_error = :error, locked_by = NULL, "
-                    "locked_until = NULL WHERE id = :id AND state IN ('in_flight', 'pending')"
-                ),
-                final,
-            )
+        for sql, rows in statements:
+            if rows:
+                await connection.exec_driver_sql(_driver_sql(connection, sql, len(rows[0])), rows)
 
 
 async def deactivate_chat(engine: AsyncEngine, channel: str, chat_id: str) -> int:

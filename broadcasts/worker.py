@@ -61,6 +61,7 @@ class WorkerConfig:
     poll: float = 0.2
     flush_every: float = 0.05
     queue_seconds: float = 0.5  # how much of the channel's rate is claimed ahead
+    claim_batch: int = 100  # rows per claim: small batches keep the event loop's pauses short
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,8 @@ class Worker:
         """Top up the channel queues; return how many rows were claimed."""
         room = self.config.max_in_flight - len(self._held)
         wanted = sum(max(0, self._target(c) - len(c.queue)) for c in self.channels.values())
-        low = any(len(c.queue) <= self._target(c) // 2 for c in self.channels.values())
-        want = min(room, wanted)
+        low = any(len(c.queue) <= self._target(c) * 3 // 4 for c in self.channels.values())
+        want = min(room, wanted, self.config.claim_batch)
         if want <= 0 or not low:
             return 0
         rows = await outbox.claim(self.engine, self.name, want, self.config.lease)

@@ -156,7 +156,7 @@ async def test_persistent_server_errors_end_failed_after_max_attempts(
 async def test_a_new_alert_overtakes_queued_press_posts(
     engine: AsyncEngine, tmp_path: Path, database_url: str
 ) -> None:
-    fake = FakeTelegramAPI(token=h.TOKEN, per_second=20)
+    fake = FakeTelegramAPI(token=h.TOKEN, per_second=30)
     await fake.start()
     chats = list(range(1, 61))
     await h.add_subscribers(engine, chats, topic="presse")
