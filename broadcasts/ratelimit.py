@@ -3,14 +3,14 @@
 ``wait_turn()`` returns when the next message may go. Messages are spaced ``interval`` apart, never
 closer; a worker that falls behind (a busy event loop) does not catch up in a burst, it simply continues
 at the rate. A 429 ``retry_after`` pushes the next turn past the pause. The rate used is the platform's
-limit less a safety margin (2 %) that absorbs the jitter between our send and the platform's clock.
+limit less a safety margin (1.5 %) that absorbs the jitter between our send and the platform's clock.
 
 - ``LocalSlots``: in memory, for the single worker of the embedded SQLite set-up.
 - ``SharedSlots``: one row in ``rate_buckets`` on PostgreSQL holds the theoretical arrival time of the
   channel, shared by every worker on every machine. A worker reserves a block of a few slots (about
   50 ms worth) with one UPDATE ... RETURNING, so the database sees some 20 statements per second per
   worker, not one per message; slots that have passed unused (a worker stalled) are thrown away rather
-  than used late (more than 5 ms, a quarter of the margin's 20 ms per second), so workers never crowd a second. Why not Redis: the outbox already lives in PostgreSQL,
+  than used late (more than 5 ms, a third of the margin's 15 ms per second), so workers never crowd a second. Why not Redis: the outbox already lives in PostgreSQL,
   the limiter needs no more than one small row there, and one service less to run, secure and watch.
 """
 
@@ -24,7 +24,7 @@ from typing import Protocol
 from sqlalchemy import Float, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-MARGIN = 0.02
+MARGIN = 0.015
 LATE = 0.005  # how late a turn may still be taken; later ones are dropped (shared) or re-timed (local)
 # how early a turn may be taken: the event loop sleeps in whole milliseconds, so at 1,000 msg/s waiting
 # for each turn exactly would lose a sixth of the rate; the schedule itself is kept, so no burst follows
