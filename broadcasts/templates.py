@@ -35,6 +35,7 @@ from broadcasts.capmodel import (
     CapInfo,
     Category,
     Certainty,
+    MsgType,
     ResponseType,
     Severity,
     Status,
@@ -651,21 +652,7 @@ def render_update(
             changes["expires"] = expires
         infos.append(replace(info, **changes))  # type: ignore[arg-type]
     label = "Korrektur zur Warnung" if correction else "Aktualisierung der Warnung"
-    alert = CapAlert(
-        identifier=identifier or _new_identifier(original.sender, sent),
-        sender=original.sender,
-        sent=sent,
-        status=original.status,
-        msg_type="Update",
-        scope=original.scope,
-        infos=tuple(infos),
-        references=_chain(original),
-        note=f"{label} vom {german_datetime(original.sent)}",
-        source=original.source,
-        extra=dict(original.extra),
-    )
-    check_alert(alert)
-    return alert
+    return _follow_up(original, "Update", infos, label, sent, identifier)
 
 
 def render_all_clear(
@@ -705,16 +692,28 @@ def render_all_clear(
                 expires=None,
             )
         )
+    return _follow_up(original, "Cancel", infos, "Entwarnung zur Warnung", sent, identifier)
+
+
+def _follow_up(
+    original: CapAlert,
+    msg_type: MsgType,
+    infos: list[CapInfo],
+    label: str,
+    sent: dt.datetime,
+    identifier: str | None,
+) -> CapAlert:
+    """An Update or Cancel that references the whole chain of ``original`` and keeps its envelope."""
     alert = CapAlert(
         identifier=identifier or _new_identifier(original.sender, sent),
         sender=original.sender,
         sent=sent,
         status=original.status,
-        msg_type="Cancel",
+        msg_type=msg_type,
         scope=original.scope,
         infos=tuple(infos),
         references=_chain(original),
-        note=f"Entwarnung zur Warnung vom {german_datetime(original.sent)}",
+        note=f"{label} vom {german_datetime(original.sent)}",
         source=original.source,
         extra=dict(original.extra),
     )
