@@ -1,184 +1,182 @@
-"""Chat latency and throughput through POST /api/chat with the real Rasa server; raw /model/parse alongside.
+"""Chat latency and throughput through POST /api/chat with the real Rasa servers; raw /model/parse alongside.
 
-Starts its own Rasa server (production model) and bot server (SQLite in a temp dir) on free loopback
-ports, runs 1/10/50 concurrent clients for a fixed number of requests each, and prints one JSON object:
-per concurrency the throughput and p50/p95/p99 latency of the bot and of raw Rasa, the overhead, and the
-RSS of both processes. Usage: .venv/bin/python bench/chat_latency.py [--requests 600]
+Runs `koblenz-bot serve` as in production (it starts its own pool of Rasa servers; SQLite in a temporary
+directory) and measures, with the 353 held-out questions in turn:
+
+- closed loop: 1/10/50 clients that each send the next question as soon as the answer arrives (saturation:
+  the throughput ceiling; the latency then is clients ÷ throughput by Little's law),
+- open loop: 50 conversations whose questions arrive at random (Poisson) times, at a total rate of
+  ``--rate`` per second (what a busy evening looks like: many citizens, each waiting for the answer before
+  typing the next question); latency is counted from the moment a question was due,
+- raw Rasa ``/model/parse`` in the same run, spread over the same servers, for the overhead,
+- answers that came from the catalog search because Rasa was too slow (they must stay 0),
+- RSS of the bot and of each Rasa server, CPU seconds used per answer.
+
+Usage: .venv/bin/python bench/chat_latency.py [--requests 1200] [--rate 100] [--duration 30]
+[--rasa-processes 2]; prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
-import socket
+import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nlu import rasa_env  # noqa: E402
-from nlu.evaluate import load_examples  # noqa: E402
+from _stack import ROOT, Stack, cpu_seconds, percentile, running_stack
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from bot.dialogue import RASA_DOWN_NOTICE
+from nlu.evaluate import load_examples
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
-    total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for one in pids:
-        for line in Path(f"/proc/{one}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return round(total / 1024, 1)
+class Tally:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.catalog_fallbacks = 0
+
+    async def post(
+        self, session: aiohttp.ClientSession, url: str, body: dict[str, Any], since: float
+    ) -> None:
+        try:
+            async with session.post(url, json=body) as response:
+                payload = await response.read()
+                if response.status != 200:
+                    self.errors += 1
+                elif RASA_DOWN_NOTICE.encode() in payload:
+                    self.catalog_fallbacks += 1
+        except aiohttp.ClientError:
+            self.errors += 1
+        self.latencies.append((time.perf_counter() - since) * 1000)
+
+    def summary(self, elapsed: float) -> dict[str, Any]:
+        return {
+            "requests": len(self.latencies),
+            "errors": self.errors,
+            "catalog_fallbacks": self.catalog_fallbacks,
+            "throughput_rps": round(len(self.latencies) / elapsed, 1),
+            "p50_ms": round(statistics.median(self.latencies), 1),
+            "p95_ms": round(percentile(self.latencies, 95), 1),
+            "p99_ms": round(percentile(self.latencies, 99), 1),
+        }
 
 
-async def wait_for(url: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
-                    if (response.status == 200 and "model_file" in await response.text()) or url.endswith(
-                        "/health"
-                    ):
-                        if response.status == 200:
-                            return
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.5)
-    raise RuntimeError(f"{url} not ready after {timeout} s")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-async def load(url: str, make_body: Any, concurrency: int, total: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = 0
+async def closed_loop(
+    url_for: Callable[[int], str], make_body: Callable[[int, int], dict[str, Any]], clients: int, total: int
+) -> dict[str, Any]:
+    tally = Tally()
     counter = iter(range(total))
 
     async def client(number: int, session: aiohttp.ClientSession) -> None:
-        nonlocal errors
         for index in counter:
-            body = make_body(number, index)
-            start = time.perf_counter()
-            try:
-                async with session.post(url, json=body) as response:
-                    await response.read()
-                    if response.status != 200:
-                        errors += 1
-            except aiohttp.ClientError:
-                errors += 1
-            latencies.append((time.perf_counter() - start) * 1000)
+            await tally.post(session, url_for(index), make_body(number, index), time.perf_counter())
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
         started = time.perf_counter()
-        await asyncio.gather(*(client(n, session) for n in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "throughput_rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 1),
-        "p95_ms": round(percentile(latencies, 95), 1),
-        "p99_ms": round(percentile(latencies, 99), 1),
-    }
+        await asyncio.gather(*(client(n, session) for n in range(clients)))
+        return tally.summary(time.perf_counter() - started)
 
 
-async def main(requests: int) -> dict[str, Any]:
-    questions = [e.text for e in load_examples(ROOT / "tests" / "data" / "nlu_heldout.yml")]
-    model = rasa_env.train(
-        ROOT / "nlu" / "config.yml", ROOT / "nlu" / "models", progress=rasa_env.print_progress
-    )
-    rasa_port, bot_port = free_port(), free_port()
-    work = Path(tempfile.mkdtemp(prefix="koblenz-bench-"))
-    rasa = subprocess.Popen(
-        rasa_env.server_command(model, "127.0.0.1", rasa_port),
-        env=rasa_env.rasa_environ(),
-        stdout=(work / "rasa.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=work,
-    )
-    env = {
-        **os.environ,
-        "KOBLENZ_BOT_PORT": str(bot_port),
-        "KOBLENZ_BOT_RASA_URL": f"http://127.0.0.1:{rasa_port}",
-        "KOBLENZ_BOT_RASA_MANAGE": "false",
-        "KOBLENZ_BOT_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bot.db'}",
-        "KOBLENZ_BOT_STATE_DIR": str(work),
-        "KOBLENZ_BOT_CHAT_RATE_PER_MINUTE": "1000000",
-        "KOBLENZ_BOT_LOG_LEVEL": "WARNING",
-    }
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve"],
-        env=env,
-        cwd=ROOT,
-        stdout=(work / "bot.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        await wait_for(f"http://127.0.0.1:{rasa_port}/status")
-        await wait_for(f"http://127.0.0.1:{bot_port}/health")
-        rasa_url = f"http://127.0.0.1:{rasa_port}/model/parse"
-        bot_url = f"http://127.0.0.1:{bot_port}/api/chat"
-        await load(bot_url, lambda n, i: {"message": questions[i % len(questions)]}, 10, 100)  # warm-up
-        results: dict[str, Any] = {}
-        for concurrency in (1, 10, 50):
-            total = requests if concurrency > 1 else requests // 3
-            raw = await load(
-                rasa_url, lambda n, i: {"text": questions[i % len(questions)]}, concurrency, total
-            )
-            chat = await load(
-                bot_url,
-                lambda n, i: {
-                    "message": questions[i % len(questions)],
-                    "conversation_id": f"bench-client-{n:04d}",
-                },
-                concurrency,
-                total,
-            )
-            overhead = round(raw["throughput_rps"] / chat["throughput_rps"] - 1, 3)
-            results[str(concurrency)] = {"chat": chat, "raw_rasa": raw, "throughput_overhead": overhead}
-            print(f"[bench] {concurrency:2d} clients: chat {chat} | rasa {raw}", file=sys.stderr, flush=True)
-        return {
-            "benchmark": "chat_latency",
-            "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
-            "database": "sqlite",
-            "questions": len(questions),
-            "results": results,
-            "rss_mb": {"bot": rss_mb(bot.pid), "rasa": rss_mb(rasa.pid)},
+async def open_loop(
+    url: str, questions: list[str], conversations: int, rate: float, duration: float, seed: int = 7
+) -> dict[str, Any]:
+    """Poisson arrivals at ``rate``/s over ``conversations``; a conversation waits for its previous answer."""
+    tally = Tally()
+    rng = random.Random(seed)
+    numbers = itertools.count()
+
+    async def conversation(number: int, session: aiohttp.ClientSession, start: float) -> None:
+        due = start
+        while True:
+            due += rng.expovariate(rate / conversations)
+            if due - start > duration:
+                return
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = {
+                "message": questions[next(numbers) % len(questions)],
+                "conversation_id": f"bench-open-{number:04d}",
+            }
+            await tally.post(session, url, body, due)  # from when it was due: waiting counts
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conversations)) as session:
+        start = time.perf_counter() + 0.1
+        await asyncio.gather(*(conversation(n, session, start) for n in range(conversations)))
+        elapsed = time.perf_counter() - start
+    result = tally.summary(elapsed)
+    result.update(conversations=conversations, offered_rps=rate, duration_s=duration)
+    return result
+
+
+async def measure(stack: Stack, questions: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    chat_url = f"{stack.bot_url}/api/chat"
+    parse_urls = [f"{url}/model/parse" for url in stack.rasa_urls]
+
+    def chat_body(number: int, index: int) -> dict[str, Any]:
+        return {"message": questions[index % len(questions)], "conversation_id": f"bench-client-{number:04d}"}
+
+    def parse_body(_number: int, index: int) -> dict[str, Any]:
+        return {"text": questions[index % len(questions)]}
+
+    await closed_loop(lambda i: chat_url, chat_body, 10, 200)  # warm-up
+    results: dict[str, Any] = {"closed_loop": {}}
+    processes = [stack.bot.pid, *stack.rasa_pids]
+    for clients in (1, 10, 50):
+        total = args.requests if clients > 1 else args.requests // 3
+        raw = await closed_loop(lambda i: parse_urls[i % len(parse_urls)], parse_body, clients, total)
+        cpu_before = sum(cpu_seconds(p) for p in processes)
+        chat = await closed_loop(lambda i: chat_url, chat_body, clients, total)
+        cpu_ms = (sum(cpu_seconds(p) for p in processes) - cpu_before) / total * 1000
+        results["closed_loop"][str(clients)] = {
+            "chat": chat,
+            "raw_rasa": raw,
+            "throughput_overhead": round(raw["throughput_rps"] / chat["throughput_rps"] - 1, 3),
+            "server_cpu_ms_per_answer": round(cpu_ms, 2),
         }
-    finally:
-        for process in (bot, rasa):
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        print(f"[bench] closed {clients:2d}: chat {chat} | rasa {raw}", file=sys.stderr, flush=True)
+    results["open_loop"] = []
+    for rate in args.rate:
+        one = await open_loop(chat_url, questions, 50, rate, args.duration)
+        results["open_loop"].append(one)
+        print(f"[bench] open 50 conversations @ {rate}/s: {one}", file=sys.stderr, flush=True)
+    return results
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    questions = [e.text for e in load_examples(ROOT / "tests" / "data" / "nlu_heldout.yml")]
+    work = Path(tempfile.mkdtemp(prefix="koblenz-bench-"))
+    async with running_stack(work, args.rasa_processes) as stack:
+        results = await measure(stack, questions, args)
+        rss = stack.rss()
+    return {
+        "benchmark": "chat_latency",
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+        "database": "sqlite",
+        "rasa_processes": args.rasa_processes,
+        "questions": len(questions),
+        "results": results,
+        "rss_mb": rss,
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=600, help="requests per concurrency level")
-    print(json.dumps(asyncio.run(main(parser.parse_args().requests)), indent=2))
+    parser.add_argument("--requests", type=int, default=1200, help="closed loop: requests per client count")
+    parser.add_argument("--rate", type=float, nargs="+", default=[100.0], help="open loop: questions/s")
+    parser.add_argument("--duration", type=float, default=30.0, help="open loop: seconds per rate")
+    parser.add_argument("--rasa-processes", type=int, default=2, help="Rasa servers the bot starts")
+    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

@@ -110,7 +110,37 @@ OPENAPI: dict[str, Any] = {
             }
         },
         "/health": {
-            "get": {"summary": "Health of database and NLU", "responses": {"200": {"description": "ok"}}}
+            "get": {
+                "summary": "Health of database and NLU",
+                "description": "status is 'degraded' while an NLU server is (re)starting: answers then come "
+                "from the remaining servers or, with none, from the catalog search",
+                "responses": {
+                    "200": {
+                        "description": "database reachable",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "status": {"enum": ["ok", "degraded"]},
+                                        "database": {"enum": ["ok", "unavailable"]},
+                                        "nlu": {"enum": ["ready", "unavailable"]},
+                                        "nlu_servers": {
+                                            "type": "object",
+                                            "properties": {
+                                                "answering": {"type": "integer"},
+                                                "total": {"type": "integer"},
+                                            },
+                                        },
+                                        "services": {"type": "integer"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "503": {"description": "database unavailable"},
+                },
+            }
         },
         "/api/feedback": {
             "post": {

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     rasa_manage: bool = Field(
         default=True, description="start and supervise a local Rasa server when none answers at rasa_url"
     )
+    rasa_processes: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="local Rasa servers to start (ports from rasa_url's port on); one parses on one core",
+    )
     rasa_timeout: float = Field(default=1.0, gt=0, le=30)
     rasa_startup_timeout: float = Field(default=180.0, gt=0)
     rasa_config: Path = PROJECT_ROOT / "nlu" / "config.yml"

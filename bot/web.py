@@ -36,7 +36,7 @@ from bot.privacy import load_or_create_key
 from bot.search import CatalogSearch
 from bot.settings import Settings
 from broadcasts.alert_source import StoreAlerts
-from nlu.client import RasaClient
+from nlu.client import RasaClient, RasaPool, rasa_urls
 from nlu.server import RasaSupervisor
 
 log = logging.getLogger(__name__)
@@ -199,9 +199,16 @@ async def health_handler(request: web.Request) -> web.Response:
         database = "unavailable"
     supervisor = request.app.get(SUPERVISOR)
     rasa = "ready" if supervisor is not None and supervisor.ready.is_set() else "unavailable"
-    status = "ok" if database == "ok" and rasa == "ready" else "degraded"
+    answering, in_use = supervisor.servers() if supervisor is not None else (0, 0)
+    status = "ok" if database == "ok" and rasa == "ready" and answering == in_use else "degraded"
     return web.json_response(
-        {"status": status, "database": database, "nlu": rasa, "services": len(request.app[CATALOG].services)},
+        {
+            "status": status,
+            "database": database,
+            "nlu": rasa,
+            "nlu_servers": {"answering": answering, "total": in_use},
+            "services": len(request.app[CATALOG].services),
+        },
         status=200 if database == "ok" else 503,
     )
 
@@ -251,7 +258,9 @@ async def _conversation_purger(app: web.Application) -> AsyncIterator[None]:
         store = app[CHAT].store
         removed = await store.purge(dt.timedelta(days=settings.retention_days)) if store else 0
         if removed:
-            log.info("retention: deleted %d conversations older than %d days", removed, settings.retention_days)
+            log.info(
+                "retention: deleted %d conversations older than %d days", removed, settings.retention_days
+            )
 
     async with periodic("conversation-purge", settings.purge_interval_seconds, purge):
         yield
@@ -271,24 +280,25 @@ def create_app(
 
     async def _services(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
-        client = RasaClient(session, settings.rasa_url, settings.rasa_timeout)
+        should_manage = settings.rasa_manage if manage_rasa is None else manage_rasa
+        servers = rasa_urls(settings.rasa_url, settings.rasa_processes if should_manage else 1)
+        pool = RasaPool([RasaClient(session, url, settings.rasa_timeout) for url in servers])
         supervisor = RasaSupervisor(
-            client,
+            pool,
             settings.rasa_config,
             settings.model_dir,
             settings.state_dir / "rasa" / "server.log",
             settings.rasa_startup_timeout,
         )
-        should_manage = settings.rasa_manage if manage_rasa is None else manage_rasa
         if should_manage:
             await supervisor.start()
-        elif await client.status() is not None:
+        elif await pool.status() is not None:
             supervisor.ready.set()
         app[SUPERVISOR] = supervisor
         dialogue = Dialogue(
             catalog,
             CatalogSearch(catalog),
-            client,
+            pool,
             alert_source,
             settings.max_message_chars,
             settings.intent_threshold,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -67,6 +69,10 @@ class RasaClient:
     def base_url(self) -> str:
         return self._base_url
 
+    @property
+    def timeout(self) -> float:
+        return float(self._timeout.total or 0.0)
+
     async def parse(self, text: str) -> ParseResult:
         try:
             async with self._session.post(
@@ -91,3 +97,105 @@ class RasaClient:
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
         return data if isinstance(data, dict) and data.get("model_file") else None
+
+
+class RasaPool:
+    """Several Rasa servers holding the same model, used like one ``RasaClient``.
+
+    One Rasa process parses on one core (its graph runs synchronously in Sanic's event loop), so on a
+    multi-core machine the bot runs several and sends each parse to the ready member with the fewest
+    parses in flight. A member that fails is avoided for ``cooldown`` seconds (the parse is retried once on
+    another member); the supervisor marks members down while they (re)start and up once they answer.
+    """
+
+    def __init__(self, clients: list[RasaClient], cooldown: float = 2.0) -> None:
+        if not clients:
+            raise ValueError("a Rasa pool needs at least one server")
+        self.members = [PoolMember(client) for client in clients]
+        self._cooldown = cooldown
+        self._turn = 0
+
+    @property
+    def base_url(self) -> str:
+        return self.members[0].client.base_url
+
+    def _pick(self, exclude: PoolMember | None = None) -> PoolMember | None:
+        now = time.monotonic()
+        candidates = [m for m in self.members if m is not exclude]
+        if not candidates:
+            return None
+        usable = [m for m in candidates if m.usable(now)]
+        if not usable:  # none is known to work: try one anyway rather than not at all
+            if exclude is not None:
+                return None
+            return min(candidates, key=lambda m: (not m.up, m.cooldown_until))
+        self._turn += 1  # ties go round-robin, so idle members share the load
+        return min(
+            usable, key=lambda m: (m.in_flight, (self.members.index(m) - self._turn) % len(self.members))
+        )
+
+    async def parse(self, text: str) -> ParseResult:
+        member = self._pick()
+        assert member is not None
+        started = time.monotonic()
+        try:
+            return await member.parse(text)
+        except RasaUnavailable:
+            member.cooldown_until = time.monotonic() + self._cooldown
+            # retry on another member only when the failure was quick (refused, reset), so that a citizen
+            # never waits for two timeouts
+            other = self._pick(exclude=member)
+            if other is None or time.monotonic() - started > member.client.timeout / 2:
+                raise
+            return await other.parse(text)
+
+    async def status(self) -> dict[str, object] | None:
+        """The first member's /status that answers (None when none does)."""
+        for member in self.members:
+            status = await member.client.status()
+            if status is not None:
+                return status
+        return None
+
+    @property
+    def up_count(self) -> int:
+        """Members the supervisor knows to be running and answering."""
+        return sum(1 for m in self.members if m.up)
+
+    @property
+    def ready_count(self) -> int:
+        """Members up (as far as the supervisor knows) and not resting after a failed parse."""
+        now = time.monotonic()
+        return sum(1 for m in self.members if m.usable(now))
+
+
+class PoolMember:
+    def __init__(self, client: RasaClient) -> None:
+        self.client = client
+        self.in_flight = 0
+        self.parsed = 0
+        self.up = True  # the supervisor's view: False while the server (re)starts
+        self.cooldown_until = 0.0  # monotonic time until which it is avoided after a failed parse
+
+    def usable(self, now: float) -> bool:
+        return self.up and self.cooldown_until <= now
+
+    async def parse(self, text: str) -> ParseResult:
+        self.in_flight += 1
+        try:
+            result = await self.client.parse(text)
+        finally:
+            self.in_flight -= 1
+        self.parsed += 1
+        return result
+
+
+def rasa_urls(base_url: str, count: int) -> list[str]:
+    """``base_url`` and ``count - 1`` more on the ports after its own (Rasa's default port is 5005)."""
+    parts = urlsplit(base_url)
+    port = parts.port or {"http": 5005, "https": 443}.get(parts.scheme, 5005)
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    more = [urlunsplit((parts.scheme, f"{host}:{port + i}", parts.path, "", "")) for i in range(1, count)]
+    return [base_url.rstrip("/")] + [url.rstrip("/") for url in more]

@@ -18,6 +18,7 @@ from nlu import NLU_DIR, RasaEnvMissing, TrainingFailed
 PROJECT_ROOT = NLU_DIR.parent
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
 TRAINING_INPUTS = ("domain.yml", "data")
+COMPONENTS = NLU_DIR / "koblenz_components.py"  # custom Rasa components, part of every model
 
 
 def rasa_executable() -> Path:
@@ -38,13 +39,15 @@ def rasa_environ() -> dict[str, str]:
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         PYTHONWARNINGS="ignore",
     )
+    # our custom components (nlu/koblenz_components.py), whatever the working directory
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NLU_DIR), env.get("PYTHONPATH", "")) if p)
     return env
 
 
 def inputs_hash(config: Path, nlu_dir: Path = NLU_DIR) -> str:
-    """A hash over the pipeline config, the domain and every training file (names and contents)."""
+    """A hash over the pipeline config, the domain, every training file and our components."""
     digest = hashlib.sha256()
-    files = [config]
+    files = [config, COMPONENTS]
     for name in TRAINING_INPUTS:
         path = nlu_dir / name
         files += sorted(path.rglob("*.yml")) if path.is_dir() else [path]

@@ -1,7 +1,9 @@
-"""Supervises a local Rasa server: starts it when none answers, restarts it when it dies, stops it.
+"""Supervises the local Rasa servers: starts them when none answers, restarts one when it dies, stops them.
 
-When ``rasa_url`` already answers (``make run`` started one, or an operator runs Rasa elsewhere), the
-supervisor only watches it. Until the server is ready, the dialogue answers from the catalog search.
+When ``rasa_url`` already answers (an operator runs Rasa elsewhere, or a test does), the supervisor only
+uses it. Otherwise it starts ``rasa_processes`` servers on ``rasa_url``'s port and the ports after it (one
+Rasa process parses on one core; see docs/benchmarks.md). Until one is ready, the dialogue answers from
+the catalog search.
 """
 
 from __future__ import annotations
@@ -15,99 +17,158 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from nlu import RasaUnavailable, rasa_env
-from nlu.client import RasaClient
+from nlu.client import RasaClient, RasaPool
 
 log = logging.getLogger(__name__)
 
 
 class RasaSupervisor:
+    """Runs the pool's Rasa servers (one process per member, on the member's port) or watches a running one.
+
+    Every member loads the same model, trained once before the first start. A member that exits is
+    restarted with backoff while the others keep answering; ``ready`` is set while at least one answers.
+    """
+
     def __init__(
         self,
-        client: RasaClient,
+        pool: RasaPool,
         config: Path,
         model_dir: Path,
         log_file: Path,
         startup_timeout: float = 180.0,
     ) -> None:
-        self._client = client
+        self._pool = pool
         self._config = config
         self._model_dir = model_dir
         self._log_file = log_file
         self._startup_timeout = startup_timeout
-        self._process: asyncio.subprocess.Process | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._processes: list[asyncio.subprocess.Process | None] = [None] * len(pool.members)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._train_lock = asyncio.Lock()
         self.ready = asyncio.Event()
         self.managed = False
 
+    @property
+    def pool(self) -> RasaPool:
+        return self._pool
+
+    @property
+    def pids(self) -> list[int | None]:
+        """Process ids of the managed servers (None while one is not running)."""
+        return [p.pid if p is not None and p.returncode is None else None for p in self._processes]
+
+    def servers(self) -> tuple[int, int]:
+        """(servers answering, servers in use) for the health check."""
+        if not self.managed:
+            return (1 if self.ready.is_set() else 0), 1
+        return self._pool.up_count, len(self._pool.members)
+
     async def start(self) -> None:
         """Use a running server, or start ours in the background; returns at once."""
-        if await self._client.status() is not None:
-            log.info("using the Rasa server already running at %s", self._client.base_url)
+        first = self._pool.members[0]
+        if await first.client.status() is not None:
+            log.info("using the Rasa server already running at %s", first.client.base_url)
+            for member in self._pool.members[1:]:  # not ours to start: parse with the running one only
+                member.up = False
             self.ready.set()
             return
         self.managed = True
-        self._task = asyncio.create_task(self._run(), name="rasa-supervisor")
+        for index, member in enumerate(self._pool.members):
+            member.up = False  # until it answers
+            self._tasks.append(asyncio.create_task(self._run(index), name=f"rasa-supervisor-{index + 1}"))
 
     async def wait_ready(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ready.wait(), timeout)
         return self.ready.is_set()
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        model = await asyncio.to_thread(
-            rasa_env.train, self._config, self._model_dir, progress=rasa_env.print_progress
-        )
-        parts = urlsplit(self._client.base_url)
+    def _member_log(self, index: int) -> Path:
+        if index == 0:
+            return self._log_file
+        return self._log_file.with_name(f"{self._log_file.stem}-{index + 1}{self._log_file.suffix}")
+
+    async def _model(self) -> Path:
+        async with self._train_lock:  # the members share one model; train it once
+            return await asyncio.to_thread(
+                rasa_env.train, self._config, self._model_dir, progress=rasa_env.print_progress
+            )
+
+    async def _spawn(self, index: int) -> asyncio.subprocess.Process:
+        model = await self._model()
+        parts = urlsplit(self._pool.members[index].client.base_url)
         command = rasa_env.server_command(model, parts.hostname or "127.0.0.1", parts.port or 5005)
-        self._log_file.parent.mkdir(parents=True, exist_ok=True)
-        log_handle = self._log_file.open("ab")
-        log.info("starting Rasa server: %s (log: %s)", " ".join(command), self._log_file)
+        log_file = self._member_log(index)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_handle = log_file.open("ab")
+        log.info("starting Rasa server %d: %s (log: %s)", index + 1, " ".join(command), log_file)
         try:
             return await asyncio.create_subprocess_exec(
                 *command,
                 stdout=log_handle,
                 stderr=subprocess.STDOUT,
                 env=rasa_env.rasa_environ(),
-                cwd=str(self._log_file.parent),
+                cwd=str(log_file.parent),
             )
         finally:
             log_handle.close()
 
-    async def _run(self) -> None:
+    def _update_ready(self) -> None:
+        if self._pool.up_count > 0:
+            self.ready.set()
+        else:
+            self.ready.clear()
+
+    async def _run(self, index: int) -> None:
+        member = self._pool.members[index]
         backoff = 1.0
         while True:
             try:
-                self._process = await self._spawn()
+                process = self._processes[index] = await self._spawn(index)
             except Exception:
-                log.exception("could not start the Rasa server; retrying in %.0f s", backoff)
+                log.exception("could not start Rasa server %d; retrying in %.0f s", index + 1, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 60)
                 continue
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._startup_timeout
-            while self._process.returncode is None:
-                if await self._client.status() is not None:
-                    if not self.ready.is_set():
-                        log.info("Rasa server ready at %s", self._client.base_url)
-                        backoff = 1.0
-                    self.ready.set()
-                elif not self.ready.is_set() and loop.time() > deadline:
-                    log.error("Rasa server not ready after %.0f s; restarting it", self._startup_timeout)
-                    self._process.kill()
-                await asyncio.sleep(0.5 if not self.ready.is_set() else 5.0)
-            self.ready.clear()
-            log.warning("Rasa server exited with %s; restarting in %.0f s", self._process.returncode, backoff)
+            while process.returncode is None:  # starting: poll until it answers, or give up and restart
+                if await member.client.status() is not None:
+                    log.info("Rasa server %d ready at %s", index + 1, member.client.base_url)
+                    backoff = 1.0
+                    member.up = True
+                    member.cooldown_until = 0.0
+                    self._update_ready()
+                    break
+                if loop.time() > deadline:
+                    log.error(
+                        "Rasa server %d not ready after %.0f s; restarting it",
+                        index + 1,
+                        self._startup_timeout,
+                    )
+                    process.kill()
+                    break
+                await asyncio.sleep(0.5)
+            await process.wait()
+            member.up = False
+            self._update_ready()
+            log.warning(
+                "Rasa server %d exited with %s; restarting in %.0f s", index + 1, process.returncode, backoff
+            )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 60)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        process = self._process
-        if process is not None and process.returncode is None:
-            process.terminate()
+                await task
+        for process in self._processes:
+            if process is not None and process.returncode is None:
+                process.terminate()
+        for process in self._processes:
+            if process is None:
+                continue
             try:
                 await asyncio.wait_for(process.wait(), 10)
             except TimeoutError:
@@ -120,7 +181,7 @@ async def running_rasa(
     client: RasaClient, config: Path, model_dir: Path, log_file: Path, timeout: float = 240.0
 ) -> AsyncIterator[RasaSupervisor]:
     """A Rasa server at the client's URL for the duration of the block: the running one, or ours."""
-    supervisor = RasaSupervisor(client, config, model_dir, log_file, timeout)
+    supervisor = RasaSupervisor(RasaPool([client]), config, model_dir, log_file, timeout)
     if await client.status() is None:  # train first (may take minutes), so the timeout is for start-up only
         await asyncio.to_thread(rasa_env.train, config, model_dir, progress=rasa_env.print_progress)
     await supervisor.start()

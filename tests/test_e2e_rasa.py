@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.web import create_app
+from bot.web import SUPERVISOR, create_app
 from tests.conftest import ROOT, make_settings
 
 pytestmark = pytest.mark.rasa
@@ -111,3 +116,65 @@ def test_ask_jsonl_uses_the_running_rasa_server(rasa_url: str, tmp_path: Path) -
     assert rows[0]["service_id"] == "reisepass" and rows[0]["aspect"] == "fees"
     assert set(rows[0]) == {"text", "kind", "service_id", "aspect", "answer", "links", "confidence"}
     assert rows[1]["service_id"] is None
+
+
+def _free_port_pair() -> int:
+    """A port P with P + 1 free as well (the pool's second server listens on the next port)."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:.0f} s: {what}")
+        await asyncio.sleep(0.5)
+
+
+async def test_two_rasa_processes_share_the_work_and_survive_a_crash(
+    aiohttp_client: Any, tmp_path: Path, rasa_url: str
+) -> None:
+    """The bot's own pool: both servers answer, a killed one is bypassed at once and restarted."""
+    port = _free_port_pair()
+    settings = make_settings(
+        tmp_path,
+        rasa_manage=True,
+        rasa_processes=2,
+        rasa_url=f"http://127.0.0.1:{port}",
+        rasa_timeout=5,
+        rasa_startup_timeout=240,
+    )
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    supervisor = app[SUPERVISOR]
+    await _until(lambda: supervisor.servers() == (2, 2), 300, "both Rasa servers answer")
+    health = await (await client.get("/health")).json()
+    assert health["status"] == "ok" and health["nlu_servers"] == {"answering": 2, "total": 2}
+
+    answers = await asyncio.gather(
+        *(say(client, "Was kostet ein Reisepass?", f"pool-test-{i:03d}") for i in range(20))
+    )
+    assert all(a["service_id"] == "reisepass" and a["aspect"] == "fees" and not a["notices"] for a in answers)
+    assert all(member.parsed > 0 for member in supervisor.pool.members)  # both did real work
+
+    killed = supervisor.pids[0]
+    assert killed is not None
+    os.kill(killed, signal.SIGKILL)
+    for i in range(10):  # no gap: the other server answers, no catalog-search notice
+        body = await say(client, "perso verloren was jetzt", f"after-kill-{i}")
+        assert body["service_id"] == "ausweis-verlust" and not body["notices"]
+    await _until(lambda: supervisor.servers()[0] == 1, 15, "the supervisor notices the crash")
+    health = await (await client.get("/health")).json()
+    assert health["status"] == "degraded" and health["nlu_servers"] == {"answering": 1, "total": 2}
+    await _until(lambda: supervisor.servers() == (2, 2), 300, "the killed server is restarted")
+    assert supervisor.pids[0] not in (None, killed)

@@ -183,6 +183,8 @@ async def test_deleted_conversation_is_forgotten_in_memory_too(client: TestClien
     await client.post("/api/chat", json={"message": "Ich brauche einen Reisepass", "conversation_id": token})
     await client.delete(f"/api/chat/{token}")
     body = await (
-        await client.post("/api/chat", json={"message": "und was muss ich mitbringen?", "conversation_id": token})
+        await client.post(
+            "/api/chat", json={"message": "und was muss ich mitbringen?", "conversation_id": token}
+        )
     ).json()
     assert body["service_id"] != "reisepass"
