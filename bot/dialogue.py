@@ -114,7 +114,17 @@ class Dialogue:
         self.max_chars = max_chars
         self.threshold = threshold
         self.margin = margin
-        self._stadtteile = sorted(catalog.stadtteil_names().items(), key=lambda kv: -len(kv[0]))
+        self._stadtteile = [  # longest spelling first; patterns compiled once, not per message
+            (
+                canonical,
+                re.compile(rf"(?<![\w]){re.escape(fold(spelling))}(?![\w])"),
+                # ambiguous everyday words count only when capitalised as a name ("in Mitte", not "mitte Mai")
+                re.compile(rf"\b{re.escape(spelling.capitalize())}\b")
+                if spelling in ("mitte", "lay", "süd", "sued", "sud")
+                else None,
+            )
+            for spelling, canonical in sorted(catalog.stadtteil_names().items(), key=lambda kv: -len(kv[0]))
+        ]
 
     async def handle(self, message: IncomingMessage, state: State) -> Turn:
         try:
@@ -391,11 +401,9 @@ class Dialogue:
 
     def _find_stadtteil(self, text: str) -> str | None:
         folded = f" {fold(text)} "
-        for spelling, canonical in self._stadtteile:
-            if re.search(rf"(?<![\w]){re.escape(fold(spelling))}(?![\w])", folded):
-                if spelling in ("mitte", "lay", "süd", "sued", "sud") and not re.search(
-                    rf"\b{re.escape(spelling.capitalize())}\b", text
-                ):
+        for canonical, pattern, as_name in self._stadtteile:
+            if pattern.search(folded):
+                if as_name is not None and not as_name.search(text):
                     continue
                 return canonical
         return None

@@ -304,8 +304,10 @@ def create_app(
             settings.intent_threshold,
             settings.ambiguity_margin,
         )
-        app[CHAT] = ChatService(dialogue, ConversationStore(sessionmaker(app[ENGINE])), key)
+        store = ConversationStore(sessionmaker(app[ENGINE]))
+        app[CHAT] = ChatService(dialogue, store, key)
         yield
+        await store.flush()  # answers already given are written before the database closes
         await supervisor.stop()
         await session.close()
 
