@@ -10,7 +10,8 @@ directory) and measures, with the 353 held-out questions in turn:
   typing the next question); latency is counted from the moment a question was due,
 - raw Rasa ``/model/parse`` in the same run, spread over the same servers, for the overhead,
 - answers that came from the catalog search because Rasa was too slow (they must stay 0),
-- RSS of the bot and of each Rasa server, CPU seconds used per answer.
+- RSS of the bot and of each Rasa server; CPU milliseconds per request of the bot, the Rasa servers and
+  this load generator (all on the same 2 cores).
 
 Usage: .venv/bin/python bench/chat_latency.py [--requests 1200] [--rate 100] [--duration 30]
 [--rasa-processes 2]; prints one JSON object.
@@ -122,6 +123,18 @@ async def open_loop(
     return result
 
 
+CpuReading = tuple[list[float], float]  # CPU seconds of bot and Rasa servers; of this load generator
+
+
+def cpu_per_request(before: CpuReading, after: CpuReading, requests: int) -> dict[str, float]:
+    (servers_before, client_before), (servers_after, client_after) = before, after
+    return {
+        "bot": round((servers_after[0] - servers_before[0]) / requests * 1000, 2),
+        "rasa": round((sum(servers_after[1:]) - sum(servers_before[1:])) / requests * 1000, 2),
+        "load_generator": round((client_after - client_before) / requests * 1000, 2),
+    }
+
+
 async def measure(stack: Stack, questions: list[str], args: argparse.Namespace) -> dict[str, Any]:
     chat_url = f"{stack.bot_url}/api/chat"
     parse_urls = [f"{url}/model/parse" for url in stack.rasa_urls]
@@ -137,15 +150,20 @@ async def measure(stack: Stack, questions: list[str], args: argparse.Namespace) 
     processes = [stack.bot.pid, *stack.rasa_pids]
     for clients in (1, 10, 50):
         total = args.requests if clients > 1 else args.requests // 3
+        raw_cpu = [cpu_seconds(p) for p in processes], time.process_time()
         raw = await closed_loop(lambda i: parse_urls[i % len(parse_urls)], parse_body, clients, total)
-        cpu_before = sum(cpu_seconds(p) for p in processes)
+        chat_cpu = [cpu_seconds(p) for p in processes], time.process_time()
         chat = await closed_loop(lambda i: chat_url, chat_body, clients, total)
-        cpu_ms = (sum(cpu_seconds(p) for p in processes) - cpu_before) / total * 1000
+        end_cpu = [cpu_seconds(p) for p in processes], time.process_time()
+
         results["closed_loop"][str(clients)] = {
             "chat": chat,
             "raw_rasa": raw,
             "throughput_overhead": round(raw["throughput_rps"] / chat["throughput_rps"] - 1, 3),
-            "server_cpu_ms_per_answer": round(cpu_ms, 2),
+            "cpu_ms_per_request": {
+                "chat": cpu_per_request(chat_cpu, end_cpu, total),
+                "raw_rasa": cpu_per_request(raw_cpu, chat_cpu, total),
+            },
         }
         print(f"[bench] closed {clients:2d}: chat {chat} | rasa {raw}", file=sys.stderr, flush=True)
     results["open_loop"] = []
