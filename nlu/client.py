@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -73,10 +74,12 @@ class RasaClient:
     def timeout(self) -> float:
         return float(self._timeout.total or 0.0)
 
-    async def parse(self, text: str) -> ParseResult:
+    async def parse(self, text: str, timeout: float | None = None) -> ParseResult:
+        """Rasa's reading of ``text``; ``timeout`` (seconds) overrides the client's own for this call."""
+        limit = self._timeout if timeout is None else aiohttp.ClientTimeout(total=max(timeout, 0.001))
         try:
             async with self._session.post(
-                f"{self._base_url}/model/parse", json={"text": text}, timeout=self._timeout
+                f"{self._base_url}/model/parse", json={"text": text}, timeout=limit
             ) as response:
                 if response.status != 200:
                     raise RasaUnavailable(f"Rasa answered HTTP {response.status}")
@@ -104,16 +107,22 @@ class RasaPool:
 
     One Rasa process parses on one core (its graph runs synchronously in Sanic's event loop), so on a
     multi-core machine the bot runs several and sends each parse to the ready member with the fewest
-    parses in flight. A member that fails is avoided for ``cooldown`` seconds (the parse is retried once on
-    another member); the supervisor marks members down while they (re)start and up once they answer.
+    parses in flight; beyond two parses per server, parses wait in the bot in arrival order. A member that
+    fails is avoided for ``cooldown`` seconds (the parse is retried once on another member, within the same
+    timeout); the supervisor marks members down while they (re)start and up once they answer.
     """
 
-    def __init__(self, clients: list[RasaClient], cooldown: float = 2.0) -> None:
+    def __init__(self, clients: list[RasaClient], cooldown: float = 2.0, per_server: int = 2) -> None:
         if not clients:
             raise ValueError("a Rasa pool needs at least one server")
         self.members = [PoolMember(client) for client in clients]
         self._cooldown = cooldown
         self._turn = 0
+        self._timeout = max(client.timeout for client in clients)
+        # At most ``per_server`` parses per server at once (one parsing, one ready to start): the others
+        # wait here, first come first served. Sending all of them on would queue them inside Rasa, whose
+        # event loop serves them in no fair order (raw Rasa at 50 concurrent clients: p99 > 1 s).
+        self._slots = asyncio.Semaphore(len(clients) * per_server)
 
     @property
     def base_url(self) -> str:
@@ -135,19 +144,28 @@ class RasaPool:
         )
 
     async def parse(self, text: str) -> ParseResult:
-        member = self._pick()
-        assert member is not None
-        started = time.monotonic()
+        """Parse on the least busy server; the whole call, waiting included, is bounded by the timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
         try:
-            return await member.parse(text)
-        except RasaUnavailable:
-            member.cooldown_until = time.monotonic() + self._cooldown
-            # retry on another member only when the failure was quick (refused, reset), so that a citizen
-            # never waits for two timeouts
-            other = self._pick(exclude=member)
-            if other is None or time.monotonic() - started > member.client.timeout / 2:
-                raise
-            return await other.parse(text)
+            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise RasaUnavailable(f"all Rasa servers busy for {self._timeout:.1f} s") from exc
+        try:
+            member = self._pick()
+            assert member is not None
+            try:
+                return await member.parse(text, deadline - loop.time())
+            except RasaUnavailable:
+                member.cooldown_until = time.monotonic() + self._cooldown
+                other = self._pick(exclude=member)  # a refused or reset connection: try another one
+                remaining = deadline - loop.time()
+                if other is None or remaining < 0.05:
+                    raise
+                return await other.parse(text, remaining)
+        finally:
+            self._slots.release()
 
     async def status(self) -> dict[str, object] | None:
         """The first member's /status that answers (None when none does)."""
@@ -180,10 +198,10 @@ class PoolMember:
     def usable(self, now: float) -> bool:
         return self.up and self.cooldown_until <= now
 
-    async def parse(self, text: str) -> ParseResult:
+    async def parse(self, text: str, timeout: float | None = None) -> ParseResult:
         self.in_flight += 1
         try:
-            result = await self.client.parse(text)
+            result = await self.client.parse(text, timeout)
         finally:
             self.in_flight -= 1
         self.parsed += 1

@@ -52,7 +52,9 @@ async def test_concurrent_answers_are_all_committed_in_few_transactions(engine: 
     async def citizen(number: int) -> None:
         for question in range(3):
             state = State(last_service="reisepass", stadtteil=f"Stadtteil {number}-{question}")
-            await store.record(f"conversation-{number:03d}", "web", state, f"Frage {question}", _reply(), None)
+            await store.record(
+                f"conversation-{number:03d}", "web", state, f"Frage {question}", _reply(), None
+            )
 
     await asyncio.gather(*(citizen(n) for n in range(60)))
     turns = await _turns(engine)
@@ -109,7 +111,9 @@ async def test_a_row_the_database_refuses_costs_only_its_own_answer(
     monkeypatch.setattr(store, "_write", refuse_the_poisoned)
     results = await asyncio.gather(
         *(
-            store.record(f"healthy-{n:03d}" if n != 7 else "poisoned-one", "web", State(), "Frage", _reply(), None)
+            store.record(
+                f"healthy-{n:03d}" if n != 7 else "poisoned-one", "web", State(), "Frage", _reply(), None
+            )
             for n in range(15)
         ),
         return_exceptions=True,

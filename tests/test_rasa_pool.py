@@ -93,3 +93,32 @@ def test_pool_urls_follow_the_configured_port() -> None:
     ]
     assert rasa_urls("http://[::1]:6000/", 2) == ["http://[::1]:6000", "http://[::1]:6001"]
     assert rasa_urls("https://nlu.example.org", 1) == ["https://nlu.example.org"]
+
+
+async def test_parses_beyond_two_per_server_wait_in_the_bot_not_inside_rasa(
+    two_fakes: tuple[FakeRasa, FakeRasa],
+) -> None:
+    first, second = two_fakes
+    first.delay = second.delay = 0.02
+    async with aiohttp.ClientSession() as session:
+        pool = RasaPool([RasaClient(session, first.url), RasaClient(session, second.url)])
+        results = await asyncio.gather(*(pool.parse("perso verloren") for _ in range(50)))
+    assert len(results) == 50 and all(r.intent == "service_ausweis_verlust" for r in results)
+    assert first.max_in_flight <= 2 and second.max_in_flight <= 2  # Rasa serves its queue in no fair order
+
+
+async def test_waiting_for_a_free_server_counts_against_the_timeout(
+    two_fakes: tuple[FakeRasa, FakeRasa],
+) -> None:
+    first, second = two_fakes
+    first.delay = second.delay = 0.5
+    async with aiohttp.ClientSession() as session:
+        pool = RasaPool(
+            [RasaClient(session, first.url, 0.3), RasaClient(session, second.url, 0.3)], per_server=1
+        )
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(pool.parse("perso verloren") for _ in range(4)), return_exceptions=True
+        )
+    assert all(isinstance(r, RasaUnavailable) for r in results)
+    assert time.monotonic() - started < 0.45  # nobody waits longer than the 0.3 s a citizen is promised

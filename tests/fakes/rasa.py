@@ -17,6 +17,8 @@ class FakeRasa:
     delay: float = 0.0
     fail_with: int | None = None
     calls: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most parses it was asked to work on at the same time
     runner: web.AppRunner | None = None
     url: str = ""
 
@@ -38,8 +40,13 @@ class FakeRasa:
 
     async def _parse(self, request: web.Request) -> web.Response:
         self.calls += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
         if self.fail_with:
             return web.json_response({"status": "failure", "code": self.fail_with}, status=self.fail_with)
         body = await request.json()
