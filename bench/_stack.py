@@ -97,7 +97,7 @@ async def _health(session: aiohttp.ClientSession, url: str) -> dict[str, Any] | 
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    work: Path, rasa_processes: int = 2, env: dict[str, str] | None = None, timeout: float = 400
+    work: Path, rasa_processes: int = 1, env: dict[str, str] | None = None, timeout: float = 400
 ) -> AsyncIterator[Stack]:
     """`koblenz-bot serve` with ``rasa_processes`` Rasa servers; yields once every server answers."""
     from nlu import rasa_env

@@ -14,7 +14,7 @@ directory) and measures, with the 353 held-out questions in turn:
   this load generator (all on the same 2 cores).
 
 Usage: .venv/bin/python bench/chat_latency.py [--requests 1200] [--rate 100] [--duration 30]
-[--rasa-processes 2]; prints one JSON object.
+[--rasa-processes N (default: as the bot's, cores - 1)] [--plot docs/images/chat-latency.png]; prints one JSON object.
 """
 
 from __future__ import annotations
@@ -174,6 +174,56 @@ async def measure(stack: Stack, questions: list[str], args: argparse.Namespace) 
     return results
 
 
+def draw(report: dict[str, Any], path: Path) -> None:
+    """Throughput and p95 per load, chat next to raw Rasa, with the issue's targets as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    closed = report["results"]["closed_loop"]
+    opened = report["results"]["open_loop"]
+    labels = [f"{c} client{'s' if c != '1' else ''}" for c in closed] + [
+        f"50 conv.\n@{o['offered_rps']:.0f}/s" for o in opened
+    ]
+    chat = [closed[c]["chat"] for c in closed] + opened
+    raw = [closed[c]["raw_rasa"] for c in closed] + [None] * len(opened)
+    x = range(len(labels))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    width = 0.38
+    left.bar([i - width / 2 for i in x], [c["throughput_rps"] for c in chat], width, label="chat (/api/chat)")
+    left.bar(
+        [i + width / 2 for i in range(len(closed))],
+        [r["throughput_rps"] for r in raw if r],
+        width,
+        label="raw Rasa",
+    )
+    left.axhline(100, color="black", linestyle="--", linewidth=1, label="target ≥ 100 answers/s")
+    left.set_ylabel("answers (parses) per second")
+    left.set_title("Throughput")
+    right.bar([i - width / 2 for i in x], [c["p95_ms"] for c in chat], width, label="chat p95")
+    right.bar(
+        [i + width / 2 for i in range(len(closed))],
+        [r["p95_ms"] for r in raw if r],
+        width,
+        label="raw Rasa p95",
+    )
+    right.axhline(150, color="black", linestyle="--", linewidth=1, label="target p95 ≤ 150 ms")
+    right.set_ylabel("milliseconds")
+    right.set_title("95th percentile latency")
+    for axis in (left, right):
+        axis.set_xticks(list(x), labels, fontsize=8)
+        axis.legend(fontsize=8)
+    processes = report["rasa_processes"]
+    figure.suptitle(
+        f"Chat with the real Rasa server ({processes} Rasa process{'es' if processes > 1 else ''}), "
+        f"{report['machine']['cores']} cores: closed loop (no pause) and open loop (50 conversations)"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     questions = [e.text for e in load_examples(ROOT / "tests" / "data" / "nlu_heldout.yml")]
     work = Path(tempfile.mkdtemp(prefix="koblenz-bench-"))
@@ -196,5 +246,15 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=1200, help="closed loop: requests per client count")
     parser.add_argument("--rate", type=float, nargs="+", default=[100.0], help="open loop: questions/s")
     parser.add_argument("--duration", type=float, default=30.0, help="open loop: seconds per rate")
-    parser.add_argument("--rasa-processes", type=int, default=2, help="Rasa servers the bot starts")
-    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
+    parser.add_argument(
+        "--rasa-processes",
+        type=int,
+        default=max(1, (os.cpu_count() or 2) - 1),
+        help="Rasa servers the bot starts",
+    )
+    parser.add_argument("--plot", type=Path, help="also draw the figures into this PNG")
+    arguments = parser.parse_args()
+    report = asyncio.run(main(arguments))
+    if arguments.plot:
+        draw(report, arguments.plot)
+    print(json.dumps(report, indent=2))

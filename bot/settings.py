@@ -64,10 +64,11 @@ class Settings(BaseSettings):
         default=True, description="start and supervise a local Rasa server when none answers at rasa_url"
     )
     rasa_processes: int = Field(
-        default=2,
+        default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),
         ge=1,
         le=16,
-        description="local Rasa servers to start (ports from rasa_url's port on); one parses on one core",
+        description="local Rasa servers to start (ports from rasa_url's port on); one parses on one core. "
+        "Default: one per core but one, which is left to the bot (measured, docs/benchmarks.md)",
     )
     rasa_timeout: float = Field(default=1.0, gt=0, le=30)
     rasa_startup_timeout: float = Field(default=180.0, gt=0)

@@ -9,6 +9,7 @@ import pytest
 from bot import SettingsError
 from bot.privacy import load_or_create_key, pseudonym, redact
 from bot.settings import load_settings
+from tests.conftest import make_settings
 
 
 def test_environment_overrides_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,3 +55,16 @@ def test_generated_key_is_kept_private(tmp_path: Path) -> None:
     key = load_or_create_key("", tmp_path)
     assert load_or_create_key("", tmp_path) == key
     assert (tmp_path / "pseudonym.key").stat().st_mode & 0o077 == 0
+
+
+def test_rasa_processes_default_leaves_one_core_to_the_bot(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert make_settings(tmp_path).rasa_processes == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert make_settings(tmp_path).rasa_processes == 7
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert make_settings(tmp_path).rasa_processes == 1
+    monkeypatch.setenv("KOBLENZ_BOT_RASA_PROCESSES", "3")
+    assert make_settings(tmp_path).rasa_processes == 3
