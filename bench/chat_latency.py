@@ -187,32 +187,22 @@ def draw(report: dict[str, Any], path: Path) -> None:
         f"50 conv.\n@{o['offered_rps']:.0f}/s" for o in opened
     ]
     chat = [closed[c]["chat"] for c in closed] + opened
-    raw = [closed[c]["raw_rasa"] for c in closed] + [None] * len(opened)
-    x = range(len(labels))
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    raw = [closed[c]["raw_rasa"] for c in closed]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     width = 0.38
-    left.bar([i - width / 2 for i in x], [c["throughput_rps"] for c in chat], width, label="chat (/api/chat)")
-    left.bar(
-        [i + width / 2 for i in range(len(closed))],
-        [r["throughput_rps"] for r in raw if r],
-        width,
-        label="raw Rasa",
+    panels = (
+        ("throughput_rps", "Throughput", "answers (parses) per second", 100, "target ≥ 100 answers/s"),
+        ("p95_ms", "95th percentile latency", "milliseconds", 150, "target p95 ≤ 150 ms"),
     )
-    left.axhline(100, color="black", linestyle="--", linewidth=1, label="target ≥ 100 answers/s")
-    left.set_ylabel("answers (parses) per second")
-    left.set_title("Throughput")
-    right.bar([i - width / 2 for i in x], [c["p95_ms"] for c in chat], width, label="chat p95")
-    right.bar(
-        [i + width / 2 for i in range(len(closed))],
-        [r["p95_ms"] for r in raw if r],
-        width,
-        label="raw Rasa p95",
-    )
-    right.axhline(150, color="black", linestyle="--", linewidth=1, label="target p95 ≤ 150 ms")
-    right.set_ylabel("milliseconds")
-    right.set_title("95th percentile latency")
-    for axis in (left, right):
-        axis.set_xticks(list(x), labels, fontsize=8)
+    for axis, (key, title, unit, target, target_label) in zip(axes, panels, strict=True):
+        axis.bar(
+            [i - width / 2 for i in range(len(chat))], [c[key] for c in chat], width, label="chat (/api/chat)"
+        )
+        axis.bar([i + width / 2 for i in range(len(raw))], [r[key] for r in raw], width, label="raw Rasa")
+        axis.axhline(target, color="black", linestyle="--", linewidth=1, label=target_label)
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.set_xticks(list(range(len(labels))), labels, fontsize=8)
         axis.legend(fontsize=8)
     processes = report["rasa_processes"]
     figure.suptitle(

@@ -1,9 +1,8 @@
 """Telegram polling under load: simulated citizens write to the bot through the Bot API double.
 
-Starts the real Rasa server (production model; or uses ``--rasa-url``), the Bot API double
-(tests/fakes/telegram_api.py, Telegram's limits enforced: 30 messages/s per bot, 1/s per chat) in this
-process, and ``koblenz-bot serve`` as its own process in polling mode against the double (SQLite in a temp
-dir). Each of ``--users`` private chats sends ``--messages`` questions from the held-out NLU set, waiting for
+Starts the Bot API double (tests/fakes/telegram_api.py, Telegram's limits enforced: 30 messages/s per bot,
+1/s per chat) in this process and ``koblenz-bot serve`` as its own process, with its own Rasa servers (or
+the one at ``--rasa-url``), in polling mode against the double (bench/_stack.py; SQLite in a temp dir). Each of ``--users`` private chats sends ``--messages`` questions from the held-out NLU set, waiting for
 each answer plus ``--think`` seconds. Two scenarios: ``burst`` (everyone starts at once) and ``steady``
 (starts spread over ``--ramp`` seconds, an offered load below Telegram's limit). Prints one JSON object:
 per scenario the p50/p95/p99 time from update to reply, errors (no reply within ``--timeout`` or an error
@@ -19,56 +18,20 @@ import asyncio
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _stack import ROOT, percentile, running_stack
 
-from bot.dialogue import RASA_DOWN_NOTICE  # noqa: E402
-from connectors.telegram.texts import ERROR  # noqa: E402
-from nlu import rasa_env  # noqa: E402
-from nlu.evaluate import load_examples  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
-
-
-async def wait_http(url: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
-                    if response.status == 200:
-                        return
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.5)
-    raise RuntimeError(f"{url} not ready after {timeout} s")
+from bot.dialogue import RASA_DOWN_NOTICE
+from connectors.telegram.texts import ERROR
+from nlu.evaluate import load_examples
+from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage
 
 
 class Citizens:
@@ -162,84 +125,53 @@ async def scenario(
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     questions = [e.text for e in load_examples(ROOT / "tests" / "data" / "nlu_heldout.yml")]
     work = Path(tempfile.mkdtemp(prefix="koblenz-telegram-bench-"))
-    rasa: subprocess.Popen[bytes] | None = None
-    rasa_url = args.rasa_url
-    if not rasa_url:
-        model = rasa_env.train(
-            ROOT / "nlu" / "config.yml", ROOT / "nlu" / "models", progress=rasa_env.print_progress
-        )
-        port = free_port()
-        rasa = subprocess.Popen(
-            rasa_env.server_command(model, "127.0.0.1", port),
-            env=rasa_env.rasa_environ(),
-            stdout=(work / "rasa.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            cwd=work,
-        )
-        rasa_url = f"http://127.0.0.1:{port}"
     fake = FakeTelegramAPI()
     await fake.start()
-    bot_port = free_port()
     env = {
-        **os.environ,
-        "KOBLENZ_BOT_PORT": str(bot_port),
-        "KOBLENZ_BOT_RASA_URL": rasa_url,
-        "KOBLENZ_BOT_RASA_MANAGE": "false",
-        "KOBLENZ_BOT_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bot.db'}",
-        "KOBLENZ_BOT_STATE_DIR": str(work),
         "KOBLENZ_BOT_TELEGRAM_TOKEN": fake.token,
         "KOBLENZ_BOT_TELEGRAM_API_URL": fake.url,
-        "KOBLENZ_BOT_LOG_LEVEL": "WARNING",
+        "KOBLENZ_BOT_CHAT_RATE_PER_MINUTE": "30",  # the production limit per chat (5 questions stay below)
+        **({"KOBLENZ_BOT_RASA_URL": args.rasa_url} if args.rasa_url else {}),
     }
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve"],
-        env=env,
-        cwd=ROOT,
-        stdout=(work / "bot.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    processes = 1 if args.rasa_url else max(1, (os.cpu_count() or 2) - 1)
     try:
-        await wait_http(f"{rasa_url}/status")
-        await wait_http(f"http://127.0.0.1:{bot_port}/health")
-        await fake.wait_for(lambda: fake.calls["getUpdates"] > 0, timeout=60)
-        citizens = Citizens(fake, questions)
-        await scenario(citizens, "warm-up", 10, 2, 0.2, 0.0, args.timeout, 900_000)
-        results = []
-        wanted = ["burst", "steady"] if args.scenario == "both" else [args.scenario]
-        for number, name in enumerate(wanted):
-            ramp = args.ramp if name == "steady" else 0.0
-            results.append(
-                await scenario(
-                    citizens,
-                    name,
-                    args.users,
-                    args.messages,
-                    args.think,
-                    ramp,
-                    args.timeout,
-                    1_000_000 * (number + 1),
+        async with running_stack(work, processes, env) as stack:
+            await fake.wait_for(lambda: fake.calls["getUpdates"] > 0, timeout=60)
+            citizens = Citizens(fake, questions)
+            await scenario(citizens, "warm-up", 10, 2, 0.2, 0.0, args.timeout, 900_000)
+            results = []
+            wanted = ["burst", "steady"] if args.scenario == "both" else [args.scenario]
+            for number, name in enumerate(wanted):
+                ramp = args.ramp if name == "steady" else 0.0
+                results.append(
+                    await scenario(
+                        citizens,
+                        name,
+                        args.users,
+                        args.messages,
+                        args.think,
+                        ramp,
+                        args.timeout,
+                        1_000_000 * (number + 1),
+                    )
                 )
-            )
-        return {
-            "benchmark": "telegram_polling",
-            "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
-            "database": "sqlite",
-            "telegram_limits": {"per_second": fake.per_second, "per_private_chat_s": fake.private_interval},
-            "results": results,
-            "rss_mb": {"bot": rss_mb(bot.pid), **({"rasa": rss_mb(rasa.pid)} if rasa else {})},
-            "bot_log_errors": sum(
-                1 for line in (work / "bot.log").read_text(errors="replace").splitlines() if " ERROR " in line
-            ),
-        }
+            return {
+                "benchmark": "telegram_polling",
+                "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+                "database": "sqlite",
+                "telegram_limits": {
+                    "per_second": fake.per_second,
+                    "per_private_chat_s": fake.private_interval,
+                },
+                "results": results,
+                "rss_mb": stack.rss(),
+                "bot_log_errors": sum(
+                    1
+                    for line in (work / "bot.log").read_text(errors="replace").splitlines()
+                    if " ERROR " in line
+                ),
+            }
     finally:
-        for process in (bot, rasa):
-            if process is None:
-                continue
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
         await fake.stop()
 
 

@@ -4,9 +4,9 @@ Each session does what the widget does over HTTP: load /widget.js (gzip) and /ap
 questions from the held-out set (one of them a quick-reply payload when the bot offered one), rate the
 last answer (POST /api/feedback), and one in ten clears its history (DELETE /api/chat/{id}). Two
 scenarios: "reading_and_typing" (5–15 s between messages: reading the answer, typing the next question;
-still brisker than people are) and "burst" (no pause at all, the worst case). Starts its own Rasa (production model) and bot (SQLite in a temp dir, default
-RASA_TIMEOUT so slow parses fall back to the catalog search as in production) on free loopback ports and
-prints one JSON object.
+still brisker than people are) and "burst" (no pause at all, the worst case). Runs `koblenz-bot serve` as
+in production with its own Rasa servers (bench/_stack.py; SQLite in a temp dir, default RASA_TIMEOUT so
+slow parses fall back to the catalog search as in production) and prints one JSON object.
 
 Usage: .venv/bin/python bench/widget_sessions.py [--sessions 200] [--messages 4]
 """
@@ -19,7 +19,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,13 +27,12 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench.chat_latency import free_port, percentile, rss_mb, wait_for  # noqa: E402
-from bot.dialogue import RASA_DOWN_NOTICE  # noqa: E402
-from nlu import rasa_env  # noqa: E402
-from nlu.evaluate import load_examples  # noqa: E402
+from _stack import ROOT, percentile, running_stack
+
+from bot.dialogue import RASA_DOWN_NOTICE
+from nlu.evaluate import load_examples
 
 
 class Tally:
@@ -144,40 +142,11 @@ async def scenario(
 
 async def main(sessions: int, messages: int) -> dict[str, Any]:
     questions = [e.text for e in load_examples(ROOT / "tests" / "data" / "nlu_heldout.yml")]
-    model = rasa_env.train(
-        ROOT / "nlu" / "config.yml", ROOT / "nlu" / "models", progress=rasa_env.print_progress
-    )
-    rasa_port, bot_port = free_port(), free_port()
     work = Path(tempfile.mkdtemp(prefix="koblenz-widget-bench-"))
-    rasa = subprocess.Popen(
-        rasa_env.server_command(model, "127.0.0.1", rasa_port),
-        env=rasa_env.rasa_environ(),
-        stdout=(work / "rasa.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=work,
-    )
-    env = {
-        **os.environ,
-        "KOBLENZ_BOT_PORT": str(bot_port),
-        "KOBLENZ_BOT_RASA_URL": f"http://127.0.0.1:{rasa_port}",
-        "KOBLENZ_BOT_RASA_MANAGE": "false",
-        "KOBLENZ_BOT_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bot.db'}",
-        "KOBLENZ_BOT_STATE_DIR": str(work),
-        # every real visitor has their own address; here all 200 share 127.0.0.1
-        "KOBLENZ_BOT_CHAT_RATE_PER_MINUTE": "1000000",
-        "KOBLENZ_BOT_LOG_LEVEL": "WARNING",
-    }
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve"],
-        env=env,
-        cwd=ROOT,
-        stdout=(work / "bot.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        await wait_for(f"http://127.0.0.1:{rasa_port}/status")
-        await wait_for(f"http://127.0.0.1:{bot_port}/health")
-        base = f"http://127.0.0.1:{bot_port}"
+    # every real visitor has their own address; here all of them share 127.0.0.1 (the stack lifts the
+    # per-address chat limit); default RASA_TIMEOUT, so slow parses fall back to the catalog search
+    async with running_stack(work, max(1, (os.cpu_count() or 2) - 1)) as stack:
+        base = stack.bot_url
         async with aiohttp.ClientSession() as http:
             async with http.get(base + "/widget.js", headers={"Accept-Encoding": "gzip"}) as response:
                 raw = await response.content.read()  # aiohttp decompresses; measure both sizes
@@ -192,18 +161,12 @@ async def main(sessions: int, messages: int) -> dict[str, Any]:
             "benchmark": "widget_sessions",
             "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
             "database": "sqlite",
+            "rasa_processes": len(stack.rasa_urls),
             "messages_per_session": messages,
             "widget_js_bytes": {"raw": len(raw), "gzip": gzipped},
             "results": results,
-            "rss_mb": {"bot": rss_mb(bot.pid), "rasa": rss_mb(rasa.pid)},
+            "rss_mb": stack.rss(),
         }
-    finally:
-        for process in (bot, rasa):
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 if __name__ == "__main__":
