@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from nlu import RasaUnavailable
 from nlu.client import RasaClient, RasaPool, rasa_urls
+from tests.conftest import ROOT
 from tests.fakes.rasa import FakeRasa
 
 
@@ -122,3 +128,42 @@ async def test_waiting_for_a_free_server_counts_against_the_timeout(
         )
     assert all(isinstance(r, RasaUnavailable) for r in results)
     assert time.monotonic() - started < 0.45  # nobody waits longer than the 0.3 s a citizen is promised
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie waiting for init to reap it has ended
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_rasa_servers_end_when_the_bot_is_killed_hard() -> None:
+    """SIGKILL of the bot must not leave Rasa servers behind that hold the port and the old model."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "from nlu.server import dies_with_this_process\n"
+            "child = subprocess.Popen(dies_with_this_process(['/bin/sleep', '120']))\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0] != b"/bin/sleep":  # exec'd in place
+        assert time.monotonic() < deadline, "the launcher did not exec the command"
+        time.sleep(0.05)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while _alive(child):
+        assert time.monotonic() < deadline, "the child outlived its killed parent"
+        time.sleep(0.05)
