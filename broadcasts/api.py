@@ -44,15 +44,17 @@ from broadcasts.cap import (
     to_cap_xml,
 )
 from broadcasts.capmodel import CapAlert
-from broadcasts.engine import Running, running
+from broadcasts.engine import Running, running, slots_for
 from broadcasts.feeds import FeedItem, alert_feed_item, atom_feed, cap_atom_feed, rss_feed
 from broadcasts.models import Alert, Broadcast, utcnow
+from broadcasts.ratelimit import Slots
 from broadcasts.service import Actor, AlertResult, Broadcasts, audit_rejected
 from broadcasts.templates import render_all_clear, render_update
 
 log = logging.getLogger(__name__)
 SERVICE = web.AppKey("broadcasts", Broadcasts)
 RUNNING = web.AppKey("broadcast_engine", Running)
+TELEGRAM_SLOTS = web.AppKey("telegram_slots", Slots)  # the bot token's overall rate, for every sender
 SIGNATURE_WINDOW = 300
 XML_TYPES = ("application/cap+xml", "application/xml", "text/xml")
 FEED_ITEMS = 50
@@ -420,12 +422,16 @@ def setup_app(app: web.Application, settings: Settings) -> None:
         source = app.get(ALERTS)
         if isinstance(source, StoreAlerts):
             source.bind(sessions)
+        # one send budget per bot token: the chat channel takes its turns from the same limiter as the
+        # outbox workers (in this process, and through PostgreSQL those of other processes too)
+        slots = slots_for(engine, settings)
+        app[TELEGRAM_SLOTS] = slots["telegram"]
         if not settings.broadcast_worker:
             app[SERVICE] = Broadcasts(sessions)
             yield
             return
         # the first round waits a second: the web app's own start-up (migrations, purge) goes first
-        async with running(engine, settings, start_delay=1.0) as run:
+        async with running(engine, settings, slots=slots, start_delay=1.0) as run:
             app[RUNNING] = run
             app[SERVICE] = Broadcasts(sessions, run.wake)
             yield

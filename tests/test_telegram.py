@@ -20,11 +20,14 @@ from telegram import Bot
 
 from bot.db import Conversation, create_engine, sessionmaker, utcnow
 from bot.events import Link, QuickReply, Reply
-from bot.web import create_app
+from bot.web import ENGINE, create_app
+from broadcasts.api import SERVICE
+from broadcasts.cap import to_cap_xml
 from broadcasts.subscribers import Subscriber, deactivate, subscribe, subscriptions_of
 from connectors.telegram import TELEGRAM, TelegramChannel
 from connectors.telegram.render import render, split_text, to_html, utf16_len
 from connectors.telegram.sender import Pacer, TelegramSender
+from tests import broadcasting as h
 from tests.conftest import make_settings
 from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage
 
@@ -551,3 +554,26 @@ async def test_pacer_spacing_by_its_own_clock() -> None:
     assert max(sum(1 for t in stamps if s <= t < s + 0.5) for s in stamps) == 10
     assert stamps[-1] - stamps[0] >= 1.0  # 25 sends at 10 per 0.5 s need two full windows
     assert pacer.interval(5) == 1.15 and pacer.interval(-100) == 3.2
+
+
+async def test_chat_replies_and_an_alert_share_the_bot_tokens_budget(
+    start_bot: StartBot, fake: FakeTelegramAPI, database_url: str
+) -> None:
+    """The chat channel and the outbox worker send with the same token: together they stay within
+    Telegram's 30 messages per second, not 30 each (before, a fan-out plus busy chat drew 429s).
+    On PostgreSQL the shared limiter is the one row every worker process uses."""
+    _channel, client = await start_bot(database_url=database_url)
+    app = client.server.app
+    subscribers = [new_chat() for _ in range(90)]
+    await h.add_subscribers(app[ENGINE], subscribers)
+    alert = h.cap_alert("koblenz-shared-budget-1", "Bombenentschärfung in der Altstadt")
+    await app[SERVICE].submit_alert(h.FIRE, alert, to_cap_xml(alert).decode())
+    await fake.wait_for(lambda: any(fake.messages_to(s) for s in subscribers), timeout=20)  # fan-out running
+    citizens = [new_chat() for _ in range(45)]
+    for chat in citizens:
+        fake.enqueue_message(chat, "Was kostet ein Reisepass?")
+    everyone = subscribers + citizens
+    await fake.wait_for(lambda: all(fake.messages_to(c) for c in everyone), timeout=60)
+    assert all(len(fake.messages_to(c)) == 1 for c in everyone)  # each got exactly its one message
+    assert [v for v in fake.violations if v.kind == "overall"] == []
+    assert fake.rate_limited == 0

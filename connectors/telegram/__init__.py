@@ -48,7 +48,15 @@ def setup(app: web.Application, settings: Settings) -> None:
     from bot.web import CATALOG, CHAT, ENGINE  # imported here: bot.web imports this package
 
     async def channel_context(app: web.Application) -> AsyncIterator[None]:
-        channel = TelegramChannel(settings, app[CHAT], app[CATALOG], sessionmaker(app[ENGINE]))
+        from broadcasts.api import TELEGRAM_SLOTS
+
+        channel = TelegramChannel(
+            settings,
+            app[CHAT],
+            app[CATALOG],
+            sessionmaker(app[ENGINE]),
+            shared_rate=app.get(TELEGRAM_SLOTS),  # the broadcast engine's limiter for this bot token
+        )
         app[TELEGRAM] = channel
         await channel.start()
         yield

@@ -51,7 +51,7 @@ from broadcasts.subscribers import (
 from connectors.telegram import texts
 from connectors.telegram.errors import DeliveryFailed, RecipientBlocked
 from connectors.telegram.render import MAX_MESSAGE, Outgoing, keyboard, render, render_text
-from connectors.telegram.sender import ChatId, TelegramSender, retry_seconds
+from connectors.telegram.sender import ChatId, SharedRate, TelegramSender, retry_seconds
 from connectors.telegram.subscriptions import (
     LABELS,
     Areas,
@@ -82,6 +82,7 @@ class TelegramChannel:
         sessions: async_sessionmaker[AsyncSession],
         *,
         max_concurrency: int = 32,
+        shared_rate: SharedRate | None = None,
     ) -> None:
         self.settings = settings
         self.chat = chat
@@ -110,7 +111,10 @@ class TelegramChannel:
             .build()
         )
         self.sender = TelegramSender(
-            self.application.bot, self._deactivate, per_second=max(1.0, settings.telegram_rate * 0.9)
+            self.application.bot,
+            self._deactivate,
+            per_second=max(1.0, settings.telegram_rate * 0.9),  # only without the shared limiter (tests)
+            shared=shared_rate,
         )
         self.ready = asyncio.Event()
         self.stats: Counter[str] = Counter()

@@ -16,7 +16,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from telegram import Bot, Message
 from telegram.constants import ParseMode
@@ -38,6 +38,15 @@ def retry_seconds(error: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
+class SharedRate(Protocol):
+    """The bot token's overall send rate, shared with every other sender of the same bot (the broadcast
+    engine's limiter, ``broadcasts.ratelimit``: in memory or in PostgreSQL). Epoch seconds."""
+
+    async def wait_turn(self) -> None: ...
+
+    async def pause(self, until: float) -> None: ...
+
+
 class _ChatSlot:
     __slots__ = ("lock", "next_at", "users")
 
@@ -53,8 +62,14 @@ class Pacer:
     group (negative chat ids). Measured at the moment of sending, so late wake-ups never bunch up."""
 
     def __init__(
-        self, per_second: float, private_interval: float, group_interval: float, window: float = 1.1
+        self,
+        per_second: float,
+        private_interval: float,
+        group_interval: float,
+        window: float = 1.1,
+        shared: SharedRate | None = None,
     ) -> None:
+        self.shared = shared  # when set, the overall rate is the shared one, not our own window
         self.limit = max(1, int(per_second))
         self.window = window
         self.private_interval = private_interval
@@ -69,6 +84,12 @@ class Pacer:
 
     async def overall(self) -> None:
         async with self._lock:  # waiters queue up in order
+            if self.shared is not None:
+                # one budget for the bot token: replies and broadcasts take turns in the same schedule
+                while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110 (a 429 may extend it)
+                    await asyncio.sleep(wait)
+                await self.shared.wait_turn()
+                return
             while True:
                 now = time.monotonic()
                 while self._sent and now - self._sent[0] >= self.window:
@@ -111,10 +132,11 @@ class TelegramSender:
         private_interval: float = 1.15,
         group_interval: float = 3.2,
         attempts: int = 4,
+        shared: SharedRate | None = None,
     ) -> None:
         self.bot = bot
         self.on_blocked = on_blocked
-        self.pacer = Pacer(per_second, private_interval, group_interval)
+        self.pacer = Pacer(per_second, private_interval, group_interval, shared=shared)
         self.attempts = attempts
         self.sent = 0
         self.failed = 0
@@ -188,6 +210,11 @@ class TelegramSender:
                 seconds = retry_seconds(error)
                 log.warning("%s: Telegram asks to wait %.0f s (429)", method, seconds)
                 self.pacer.pause(chat_id, seconds)
+                if self.pacer.shared is not None:  # the broadcast workers hold back too
+                    try:
+                        await self.pacer.shared.pause(time.time() + seconds)
+                    except Exception:
+                        log.exception("could not share Telegram's 429 pause")
                 await asyncio.sleep(seconds)
             except Forbidden as error:
                 self.failed += 1
