@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         description="local Rasa servers to start (ports from rasa_url's port on); one parses on one core. "
         "Default: one per core but one, which is left to the bot (measured, docs/benchmarks.md)",
     )
+    rasa_parallel: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="parses sent at once to each Rasa server (more wait in the bot, in arrival order); "
+        "raise it when rasa_url is a load balancer in front of several Rasa processes",
+    )
     rasa_timeout: float = Field(default=1.0, gt=0, le=30)
     rasa_startup_timeout: float = Field(default=180.0, gt=0)
     rasa_config: Path = PROJECT_ROOT / "nlu" / "config.yml"

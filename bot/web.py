@@ -282,7 +282,10 @@ def create_app(
         session = aiohttp.ClientSession()
         should_manage = settings.rasa_manage if manage_rasa is None else manage_rasa
         servers = rasa_urls(settings.rasa_url, settings.rasa_processes if should_manage else 1)
-        pool = RasaPool([RasaClient(session, url, settings.rasa_timeout) for url in servers])
+        pool = RasaPool(
+            [RasaClient(session, url, settings.rasa_timeout) for url in servers],
+            per_server=settings.rasa_parallel,
+        )
         supervisor = RasaSupervisor(
             pool,
             settings.rasa_config,

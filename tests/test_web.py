@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,27 @@ async def test_deleted_conversation_is_forgotten_in_memory_too(client: TestClien
         )
     ).json()
     assert body["service_id"] != "reisepass"
+
+
+@pytest.mark.parametrize("parallel", [2, 6])
+async def test_parses_sent_at_once_to_rasa_follow_the_setting(
+    aiohttp_client: Any, tmp_path: Path, fake_rasa: FakeRasa, parallel: int
+) -> None:
+    """An operator's load balancer in front of several Rasa processes gets RASA_PARALLEL parses at once."""
+    fake_rasa.teach("Was kostet ein Reisepass?", "service_reisepass", 0.93)
+    fake_rasa.delay = 0.1
+    settings = make_settings(
+        tmp_path, rasa_url=fake_rasa.url, rasa_parallel=parallel, chat_rate_per_minute=1000
+    )
+    client = await aiohttp_client(create_app(settings))
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/api/chat",
+                json={"message": "Was kostet ein Reisepass?", "conversation_id": f"parallel-{n:03d}"},
+            )
+            for n in range(12)
+        )
+    )
+    assert all(a.status == 200 for a in answers)
+    assert fake_rasa.max_in_flight == parallel
