@@ -98,11 +98,14 @@ async def _health(session: aiohttp.ClientSession, url: str) -> dict[str, Any] | 
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    work: Path, rasa_processes: int = 1, env: dict[str, str] | None = None, timeout: float = 400
+    work: Path, rasa_processes: int | None = None, env: dict[str, str] | None = None, timeout: float = 400
 ) -> AsyncIterator[Stack]:
-    """`koblenz-bot serve` with ``rasa_processes`` Rasa servers; yields once every server answers."""
+    """`koblenz-bot serve` with ``rasa_processes`` Rasa servers (default: as the bot's own default);
+    yields once every server answers."""
+    from bot.settings import default_rasa_processes
     from nlu import rasa_env
 
+    rasa_processes = rasa_processes or default_rasa_processes()
     rasa_env.train(ROOT / "nlu" / "config.yml", ROOT / "nlu" / "models", progress=rasa_env.print_progress)
     bot_port, rasa_port = free_port(), free_ports(rasa_processes)
     bot_env = {

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import ROOT, Stack, cpu_seconds, percentile, running_stack
 
 from bot.dialogue import RASA_DOWN_NOTICE
+from bot.settings import default_rasa_processes
 from nlu.evaluate import load_examples
 
 
@@ -239,7 +240,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--rasa-processes",
         type=int,
-        default=max(1, (os.cpu_count() or 2) - 1),
+        default=default_rasa_processes(),
         help="Rasa servers the bot starts",
     )
     parser.add_argument("--plot", type=Path, help="also draw the figures into this PNG")

@@ -133,7 +133,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "KOBLENZ_BOT_CHAT_RATE_PER_MINUTE": "30",  # the production limit per chat (5 questions stay below)
         **({"KOBLENZ_BOT_RASA_URL": args.rasa_url} if args.rasa_url else {}),
     }
-    processes = 1 if args.rasa_url else max(1, (os.cpu_count() or 2) - 1)
+    processes = 1 if args.rasa_url else None  # the running server at --rasa-url, else the bot's default
     try:
         async with running_stack(work, processes, env) as stack:
             await fake.wait_for(lambda: fake.calls["getUpdates"] > 0, timeout=60)

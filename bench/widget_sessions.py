@@ -145,7 +145,7 @@ async def main(sessions: int, messages: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="koblenz-widget-bench-"))
     # every real visitor has their own address; here all of them share 127.0.0.1 (the stack lifts the
     # per-address chat limit); default RASA_TIMEOUT, so slow parses fall back to the catalog search
-    async with running_stack(work, max(1, (os.cpu_count() or 2) - 1)) as stack:
+    async with running_stack(work) as stack:
         base = stack.bot_url
         async with aiohttp.ClientSession() as http:
             async with http.get(base + "/widget.js", headers={"Accept-Encoding": "gzip"}) as response:

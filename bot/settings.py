@@ -48,6 +48,11 @@ class AlertSender(BaseModel):
     role: str = "feuerwehr"
 
 
+def default_rasa_processes() -> int:
+    """One Rasa server per core but one, which the bot keeps (measured: docs/benchmarks.md)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class Settings(BaseSettings):
     """Every key is documented in README.md (section "Configuration")."""
 
@@ -64,7 +69,7 @@ class Settings(BaseSettings):
         default=True, description="start and supervise a local Rasa server when none answers at rasa_url"
     )
     rasa_processes: int = Field(
-        default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),
+        default_factory=default_rasa_processes,
         ge=1,
         le=16,
         description="local Rasa servers to start (ports from rasa_url's port on); one parses on one core. "
