@@ -50,7 +50,8 @@ run: model
 	$(BIN)/koblenz-bot serve
 
 test: venvs browser-tools
-	$(BIN)/ruff check bot nlu broadcasts connectors tests bench
+	$(BIN)/ruff check core catalog nlu bot broadcasts connectors app tests bench
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 

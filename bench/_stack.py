@@ -102,7 +102,7 @@ async def running_stack(
 ) -> AsyncIterator[Stack]:
     """`koblenz-bot serve` with ``rasa_processes`` Rasa servers (default: as the bot's own default);
     yields once every server answers."""
-    from bot.settings import default_rasa_processes
+    from core.settings import default_rasa_processes
     from nlu import rasa_env
 
     rasa_processes = rasa_processes or default_rasa_processes()
@@ -121,7 +121,7 @@ async def running_stack(
         **(env or {}),
     }
     bot = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve"],
+        [sys.executable, "-m", "app.cli", "serve"],
         env=bot_env,
         cwd=ROOT,
         stdout=(work / "bot.log").open("wb"),

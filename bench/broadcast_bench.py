@@ -2,13 +2,20 @@
 
     fanout   N subscribers, one alert, a ``koblenz-bot worker`` process, the double limited to RATE msg/s:
              achieved rate ÷ limit, total time vs. the theoretical minimum, violations, duplicates, lost,
-             and the worker's peak RSS (it holds N pending deliveries)
+             and the worker's peak RSS (it holds N pending deliveries). ``--load N`` runs N processes
+             that each keep a core busy for the whole run (a busy machine, reproducibly); ``--trace``
+             runs the same worker command with its limiter's turns and its HTTP writes recorded, and
+             reports the most messages in any one second at each stage (turn, write to the socket,
+             arrival at the double) and the double's own stalls, to tell where violations come from;
+             ``--double-nice -10`` runs the double before other processes (Telegram's servers do not
+             share our CPU; by default it competes like everything else)
     latency  the web app (``koblenz-bot serve``, scheduler and worker in-process): time from the alert
              API's 202 to the first message at the double, to the banner (/api/alerts) and to the CAP feed
     scaleout 1 vs 2 worker processes on PostgreSQL, the double answering after 5 ms and not rate-bound
 
 Usage:
     .venv/bin/python bench/broadcast_bench.py fanout --subscribers 100000 --rate 1000
+    .venv/bin/python bench/broadcast_bench.py fanout --subscribers 100000 --rate 1000 --load 1 --trace
     .venv/bin/python bench/broadcast_bench.py fanout --subscribers 3000 --rate 30
     .venv/bin/python bench/broadcast_bench.py latency --alerts 40
     .venv/bin/python bench/broadcast_bench.py scaleout --subscribers 20000
@@ -19,6 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import importlib
+import importlib.metadata
 import json
 import os
 import signal
@@ -39,11 +48,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from bot.db import create_engine, migrate, sessionmaker  # noqa: E402
 from broadcasts.cap import to_cap_xml  # noqa: E402
 from broadcasts.capmodel import CapAlert, CapArea, CapInfo  # noqa: E402
 from broadcasts.service import Actor, Broadcasts  # noqa: E402
 from broadcasts.subscribers import Subscriber, Subscription  # noqa: E402
+from core.db import create_engine, migrate, sessionmaker  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TOKEN = "123456:BENCH-token"
@@ -63,8 +72,40 @@ def rss_mb(pid: int, key: str = "VmRSS") -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class Load:
+    """``processes`` competing processes that each burn a core (pure Python) until stopped."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = [
+            subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)
+        ]
+
+    def stop(self) -> float:
+        """Stop them; return the CPU seconds they got."""
+        used = sum(cpu_seconds(p.pid) for p in self.processes)
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(10)
+        self.processes = []
+        return round(used, 1)
+
+
 class Double:
-    def __init__(self, per_second: int, delay: float = 0.0, limits: bool = True) -> None:
+    def __init__(self, per_second: int, delay: float = 0.0, limits: bool = True, nice: int = 0) -> None:
         command = [
             sys.executable,
             str(ROOT / "bench" / "telegram_double_server.py"),
@@ -72,12 +113,18 @@ class Double:
             str(per_second),
         ]
         command += ["--delay", str(delay)] + ([] if limits else ["--no-limits"])
+        command += ["--nice", str(nice)] if nice else []
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.url, self.stats_url = self.process.stdout.readline().split()
 
     async def stats(self) -> dict[str, Any]:
         async with aiohttp.ClientSession() as session, session.get(self.stats_url + "/stats") as response:
+            data: dict[str, Any] = await response.json()
+            return data
+
+    async def times(self) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as session, session.get(self.stats_url + "/times") as response:
             data: dict[str, Any] = await response.json()
             return data
 
@@ -206,23 +253,25 @@ async def wait_sent(double: Double, expected: int, timeout: float, sample: Any =
 
 
 async def fanout(args: argparse.Namespace) -> dict[str, Any]:
+    load: Load | None = None
+    trace: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         url = args.database_url or f"sqlite+aiosqlite:///{state / 'bench.sqlite3'}"
         if args.postgres:
             url = await pg_database()
-        double = Double(args.rate)
+        double = Double(args.rate, nice=args.double_nice)
         try:
             await prepare(url, args.subscribers)
             env = worker_env(url, double, args.rate, state)
-            worker = subprocess.Popen(
-                [str(BIN / "koblenz-bot"), "worker", "--progress-every", "10"],
-                env=env,
-                stderr=open(state / "worker.log", "wb"),
-            )
+            command = [sys.executable, str(Path(__file__).resolve()), "_worker"]
+            command += ["--trace", str(state / "trace")] if args.trace else []
+            worker = subprocess.Popen(command, env=env, stderr=open(state / "worker.log", "wb"))
             await asyncio.sleep(3.0)  # the worker is up and idle
             idle_rss = rss_mb(worker.pid)
             peak = [idle_rss]
+            load = Load(args.load)
+            cpu_before = cpu_seconds(worker.pid), cpu_seconds(double.process.pid), machine_busy_seconds()
             started = await issue(url, f"bench-{uuid.uuid4().hex[:8]}", "Benchmark Fan-out")
             stats = await wait_sent(
                 double,
@@ -230,10 +279,21 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
                 args.subscribers / args.rate * 3 + 60,
                 lambda: peak.append(rss_mb(worker.pid)),
             )
+            load_cpu = load.stop()
+            loadavg = os.getloadavg()[0]
+            worker_cpu = cpu_seconds(worker.pid) - cpu_before[0]
+            double_cpu = cpu_seconds(double.process.pid) - cpu_before[1]
+            others_cpu = machine_busy_seconds() - cpu_before[2] - worker_cpu - double_cpu - load_cpu
+            times = await double.times()
             hwm = rss_mb(worker.pid, "VmHWM")
             worker.send_signal(signal.SIGTERM)
-            worker.wait(30)
+            if worker.wait(30) != 0:
+                print((state / "worker.log").read_text()[-3000:], file=sys.stderr)
+            if args.trace:
+                trace = json.loads((state / "trace").read_text())
         finally:
+            if load is not None:
+                load.stop()
             double.stop()
             if args.postgres:
                 await drop_pg(url)
@@ -241,11 +301,15 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     achieved = (stats["sent"] - 1) / span if span else 0.0
     minimum = (args.subscribers - 1) / args.rate
     total = stats["last"] - started if stats["last"] is not None else 0.0
-    return {
+    stalls = [lag for _at, lag in times["stalls"]]
+    result: dict[str, Any] = {
         "benchmark": "fanout",
         "database": "postgresql" if args.postgres else "sqlite",
         "subscribers": args.subscribers,
         "limit_per_second": args.rate,
+        "load_processes": args.load,
+        "cores": os.cpu_count(),
+        "loadavg_1min_at_end": round(loadavg, 2),
         "sent": stats["sent"],
         "lost": args.subscribers - stats["unique_chats"],
         "duplicates": stats["duplicates"],
@@ -260,7 +324,106 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
         "worker_rss_mb_idle": idle_rss,
         "worker_rss_mb_peak_sampled": max(peak),
         "worker_rss_mb_high_water": hwm,
+        "cpu_seconds": {
+            "worker": round(worker_cpu, 1),
+            "double": round(double_cpu, 1),
+            "load": load_cpu,
+            "everything_else": round(others_cpu, 1),  # other processes on the machine, this bench, kernel
+        },
+        "double_nice": times["nice"],
+        "double_stalls_over_5ms": len(stalls),
+        "double_stall_max_ms": round(max(stalls, default=0.0) * 1000, 1),
+        "arrivals": busiest_second([t for _chat, t in times["arrivals"]], args.rate),
     }
+    if trace is not None:
+        result["trace"] = {
+            "turns": busiest_second(trace["turns"], args.rate),
+            "writes": busiest_second([t for _chat, t in trace["writes"]], args.rate),
+            "write_to_arrival_ms": delays(trace["writes"], times["arrivals"]),
+        }
+    return result
+
+
+def busiest_second(times: list[float], limit: int) -> dict[str, int]:
+    """The most events in any one second, and how many events found ``limit`` or more others in the
+    second before them (what the double counts as a violation)."""
+    ordered = sorted(times)
+    start = worst = over = 0
+    for i, at in enumerate(ordered):
+        while at - ordered[start] >= 1.0:
+            start += 1
+        worst = max(worst, i - start + 1)
+        over += i - start >= limit
+    return {"max_in_1s": worst, "over_limit": over}
+
+
+def delays(writes: list[list[Any]], arrivals: list[list[Any]]) -> dict[str, float]:
+    """Time from the worker's write to the socket to the double's arrival stamp, per chat."""
+    written = {chat: at for chat, at in writes}  # the last write of a chat (429s are written again)
+    gaps = sorted(at - written[chat] for chat, at in arrivals if chat in written)
+    if not gaps:
+        return {}
+    return {
+        "p50": round(gaps[len(gaps) // 2] * 1000, 2),
+        "p99": round(gaps[int(len(gaps) * 0.99)] * 1000, 2),
+        "p99_9": round(gaps[int(len(gaps) * 0.999)] * 1000, 2),
+        "max": round(gaps[-1] * 1000, 2),
+    }
+
+
+def run_worker(trace: str | None) -> None:
+    """``koblenz-bot worker`` (the console script's entry point, or ``BENCH_CLI=module:function``, e.g. to
+    measure an older checkout), with ``trace``: the monotonic time of every limiter turn and of every
+    request body written to the socket (with its chat) saved as JSON to that path when it stops."""
+    entry = (
+        os.environ.get("BENCH_CLI")
+        or next(iter(importlib.metadata.entry_points(group="console_scripts", name="koblenz-bot"))).value
+    )
+    module, function = entry.split(":")
+    sys.argv = ["koblenz-bot", "worker", "--progress-every", "10"]
+    if trace is None:
+        sys.exit(getattr(importlib.import_module(module), function)())
+    from broadcasts import engine as engine_module
+
+    turns: list[float] = []
+    writes: list[tuple[Any, float]] = []
+
+    class Traced:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def wait_turn(self) -> None:
+            await self.inner.wait_turn()
+            turns.append(time.monotonic())
+
+        async def pause(self, until: float) -> None:
+            await self.inner.pause(until)
+
+        def paused_until(self) -> float:
+            return float(self.inner.paused_until())
+
+    slots_for = engine_module.slots_for
+    engine_module.slots_for = lambda engine, settings: {  # type: ignore[assignment]
+        name: Traced(slots) for name, slots in slots_for(engine, settings).items()
+    }
+    config = aiohttp.TraceConfig()
+
+    async def chunk_sent(_session: Any, _context: Any, params: aiohttp.TraceRequestChunkSentParams) -> None:
+        if params.chunk:  # called right before the chunk goes to the transport
+            writes.append((json.loads(bytes(params.chunk)).get("chat_id"), time.monotonic()))
+
+    config.on_request_chunk_sent.append(chunk_sent)
+    init = aiohttp.ClientSession.__init__
+
+    def session_init(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
+        kwargs["trace_configs"] = [*(kwargs.get("trace_configs") or ()), config]
+        init(self, *args, **kwargs)
+
+    aiohttp.ClientSession.__init__ = session_init  # type: ignore[method-assign]
+    try:
+        getattr(importlib.import_module(module), function)()
+    finally:
+        Path(trace).write_text(json.dumps({"turns": turns, "writes": writes}))
 
 
 # -- latency ------------------------------------------------------------------------------------------
@@ -431,6 +594,11 @@ def main() -> None:
     fo.add_argument("--rate", type=int, default=30)
     fo.add_argument("--postgres", action="store_true")
     fo.add_argument("--database-url")
+    fo.add_argument("--load", type=int, default=0, help="competing processes that each burn a core")
+    fo.add_argument("--trace", action="store_true", help="record turns and writes in the worker")
+    fo.add_argument("--double-nice", type=int, default=0, help="scheduling priority of the double")
+    wo = sub.add_parser("_worker")  # internal: the worker process of fanout
+    wo.add_argument("--trace")
     la = sub.add_parser("latency")
     la.add_argument("--alerts", type=int, default=40)
     la.add_argument("--subscribers", type=int, default=20)
@@ -440,6 +608,9 @@ def main() -> None:
     so.add_argument("--delay", type=float, default=0.005)
     so.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
+    if args.which == "_worker":
+        run_worker(args.trace)
+        return
     runner = {"fanout": fanout, "latency": latency, "scaleout": scaleout}[args.which]
     print(json.dumps(asyncio.run(runner(args)), ensure_ascii=False))  # type: ignore[operator]
 

@@ -14,13 +14,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.alerts import StaticAlerts  # noqa: E402
-from bot.catalog import load_catalog  # noqa: E402
 from bot.chat import ChatService  # noqa: E402
 from bot.conversations import ConversationStore  # noqa: E402
-from bot.db import create_engine, migrate, sessionmaker  # noqa: E402
 from bot.dialogue import Dialogue  # noqa: E402
 from bot.search import CatalogSearch  # noqa: E402
+from catalog.model import load_catalog  # noqa: E402
+from core.alerts import StaticAlerts  # noqa: E402
+from core.db import create_engine, migrate, sessionmaker  # noqa: E402
 from nlu.client import ParseResult  # noqa: E402
 
 

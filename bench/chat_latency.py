@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import ROOT, Stack, cpu_seconds, percentile, running_stack
 
 from bot.dialogue import RASA_DOWN_NOTICE
-from bot.settings import default_rasa_processes
+from core.settings import default_rasa_processes
 from nlu.evaluate import load_examples
 
 

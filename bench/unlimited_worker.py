@@ -11,10 +11,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.db import create_engine
-from bot.settings import load_settings
 from broadcasts.engine import running
 from broadcasts.ratelimit import LocalSlots
+from connectors import registry
+from core.db import create_engine
+from core.settings import load_settings
 
 
 async def main() -> None:
@@ -24,7 +25,10 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(engine, settings, slots={"telegram": LocalSlots(1e9)}):
+    async with (
+        registry.publishers(settings) as channels,
+        running(engine, settings, channels, slots={"telegram": LocalSlots(1e9)}),
+    ):
         await stop.wait()
     await engine.dispose()
 

@@ -1,32 +1,28 @@
-"""The conversation: events, catalog, dialogue, HTTP app and CLI of the Koblenz citizen bot.
+"""The conversation: typed events, the dialogue, answers from the catalog, the conversation store and
+the chat's HTTP routes (handed to the composition root in ``app``).
 
-Exception tree (everything this package raises on purpose)::
+Exception tree (everything this package raises on purpose; the root derives from ``core.KoblenzError``)::
 
     BotError
-    ├── SettingsError      invalid configuration, raised at start-up with a readable message
-    ├── CatalogError       a catalog record does not validate (file and field named)
     └── InputRejected      a citizen's message cannot be processed (too long, empty); carries a polite text
 """
 
 from __future__ import annotations
 
+from core import KoblenzError
 
-class BotError(Exception):
+
+class BotError(KoblenzError):
     """Root of the bot package's exceptions."""
-
-
-class SettingsError(BotError):
-    """The configuration is invalid."""
-
-
-class CatalogError(BotError):
-    """A catalog record is invalid."""
 
 
 class InputRejected(BotError):
     """A message was rejected; ``polite`` is the text shown to the citizen."""
 
+    status = 400
+    code = "input_rejected"
+
     def __init__(self, reason: str, polite: str) -> None:
-        super().__init__(reason)
+        super().__init__(polite)
         self.reason = reason
         self.polite = polite

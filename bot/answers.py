@@ -6,9 +6,9 @@ Only facts from the catalog are stated. Where a fact is missing, the answer says
 
 from __future__ import annotations
 
-from bot.aspects import Aspect
-from bot.catalog import Catalog, Office, Service
 from bot.events import Link, QuickReply
+from catalog.aspects import Aspect
+from catalog.model import Catalog, Office, Service
 
 LINK_ORDER = {"online": 0, "appointment": 1, "payment": 2, "form": 3, "info": 4}
 ASPECT_BUTTONS: tuple[tuple[Aspect, str], ...] = (

@@ -22,10 +22,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import Conversation, Turn, delete_conversation, purge_conversations, utcnow
 from bot.dialogue import State
 from bot.events import Reply
+from bot.models import Conversation, Turn, delete_conversation, purge_conversations
 from bot.privacy import redact
+from core.time import utcnow
 
 
 @dataclass

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot import InputRejected
-from bot.alerts import OFFICIAL_WARNING_LINKS, ActiveAlert, AlertSource
 from bot.answers import contact_text, service_answer, service_links
-from bot.aspects import ASPECTS, Aspect, find_aspects
-from bot.catalog import Catalog, fold
 from bot.events import IncomingMessage, Link, QuickReply, Reply
 from bot.search import CatalogSearch, Hit, terms
+from catalog.aspects import ASPECTS, Aspect, find_aspects
+from catalog.model import Catalog, fold
+from core.alerts import ActiveAlert, AlertSource
 from nlu import RasaUnavailable, service_for_intent
 from nlu.client import ParseResult
 
@@ -46,6 +46,14 @@ SEVERITY_DE = {
 }
 RASA_DOWN_NOTICE = (
     "Mein Sprachverständnis ist gerade nicht erreichbar. Ich habe deshalb im Katalog der Stadt gesucht."
+)
+
+OFFICIAL_WARNING_LINKS = (
+    Link(
+        "Warn-App NINA (Bundesamt für Bevölkerungsschutz)",
+        "https://www.bbk.bund.de/DE/Warnung-Vorsorge/Warn-App-NINA/warn-app-nina_node.html",
+        "info",
+    ),
 )
 
 

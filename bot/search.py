@@ -11,8 +11,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from bot.aspects import find_aspects
-from bot.catalog import Catalog, Service, words
+from catalog.aspects import find_aspects
+from catalog.model import Catalog, Service, words
 
 STOPWORDS = frozenset(
     """aber alle als also am an auch auf aus bei bin bis bitte brauch brauche braucht da damit dann das dass dem

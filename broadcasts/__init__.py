@@ -13,20 +13,11 @@ Exception tree of the engine (CAP parsing has its own root, ``broadcasts.cap.Cap
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    from bot.settings import Settings
+from core import KoblenzError
 
 
-class BroadcastError(Exception):
+class BroadcastError(KoblenzError):
     """Root of the broadcast engine's exceptions; ``message`` is German and polite."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class InvalidRequest(BroadcastError):
@@ -50,11 +41,3 @@ class NotFound(InvalidRequest):
 
 class InvalidState(BroadcastError):
     """The action does not fit the current state of the post or alert."""
-
-
-def setup(app: web.Application, settings: Settings) -> None:
-    """Register the broadcast routes (alert API, feeds, CAP files) and, when enabled, run the scheduler
-    and one outbox worker inside the web process (the embedded default of ``koblenz-bot serve``)."""
-    from broadcasts.api import setup_app
-
-    setup_app(app, settings)

@@ -11,9 +11,9 @@ import time
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts import ActiveAlert
 from broadcasts.alertrows import to_cap
 from broadcasts.models import Alert, utcnow
+from core.alerts import ActiveAlert
 
 _SEVERITY_ORDER = {"Extreme": 0, "Severe": 1, "Moderate": 2, "Minor": 3, "Unknown": 4}
 

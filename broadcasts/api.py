@@ -23,15 +23,13 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import or_, select
 
-from bot.db import sessionmaker
-from bot.settings import AlertSender, Settings
-from bot.web import ALERTS, ENGINE, SETTINGS
 from broadcasts import BroadcastError, InvalidState, NotFound, TextTooLong
 from broadcasts.alert_source import StoreAlerts
 from broadcasts.alertrows import to_cap
@@ -44,17 +42,20 @@ from broadcasts.cap import (
     to_cap_xml,
 )
 from broadcasts.capmodel import CapAlert
-from broadcasts.engine import Running, running, slots_for
+from broadcasts.engine import Running, running
 from broadcasts.feeds import FeedItem, alert_feed_item, atom_feed, cap_atom_feed, rss_feed
 from broadcasts.models import Alert, Broadcast, utcnow
+from broadcasts.publishers import Publisher
 from broadcasts.ratelimit import Slots
 from broadcasts.service import Actor, AlertResult, Broadcasts, audit_rejected
 from broadcasts.templates import render_all_clear, render_update
+from core.db import sessionmaker
+from core.keys import ALERTS, ENGINE, SETTINGS
+from core.settings import AlertSender, Settings
 
 log = logging.getLogger(__name__)
 SERVICE = web.AppKey("broadcasts", Broadcasts)
 RUNNING = web.AppKey("broadcast_engine", Running)
-TELEGRAM_SLOTS = web.AppKey("telegram_slots", Slots)  # the bot token's overall rate, for every sender
 SIGNATURE_WINDOW = 300
 XML_TYPES = ("application/cap+xml", "application/xml", "text/xml")
 FEED_ITEMS = 50
@@ -415,23 +416,33 @@ def _now() -> Any:
 # -- wiring ------------------------------------------------------------------------------------------
 
 
-def setup_app(app: web.Application, settings: Settings) -> None:
+def setup(
+    app: web.Application,
+    settings: Settings,
+    publishers: Callable[[Settings], AbstractAsyncContextManager[dict[str, Publisher]]],
+    slots: Callable[[web.Application], dict[str, Slots]],
+) -> None:
+    """Register the broadcast routes (alert API, feeds, CAP files) and, when ``broadcast_worker`` is on,
+    run the scheduler and one outbox worker inside the web process (the embedded default of ``serve``).
+
+    ``publishers`` opens the push channels the root switched on; ``slots`` reads the send budgets the root
+    created (one per bot token, shared with the chat's replies)."""
+
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         engine = app[ENGINE]
         sessions = sessionmaker(engine)
         source = app.get(ALERTS)
         if isinstance(source, StoreAlerts):
             source.bind(sessions)
-        # one send budget per bot token: the chat channel takes its turns from the same limiter as the
-        # outbox workers (in this process, and through PostgreSQL those of other processes too)
-        slots = slots_for(engine, settings)
-        app[TELEGRAM_SLOTS] = slots["telegram"]
         if not settings.broadcast_worker:
             app[SERVICE] = Broadcasts(sessions)
             yield
             return
         # the first round waits a second: the web app's own start-up (migrations, purge) goes first
-        async with running(engine, settings, slots=slots, start_delay=1.0) as run:
+        async with (
+            publishers(settings) as channels,
+            running(engine, settings, channels, slots=slots(app), start_delay=1.0) as run,
+        ):
             app[RUNNING] = run
             app[SERVICE] = Broadcasts(sessions, run.wake)
             yield

@@ -787,8 +787,13 @@ def _json_error(path: str, de: str, en: str, element: str | None = None) -> CapS
     )
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
 def _scalar(value: object, path: str, name: str, numbers: bool = False) -> str:
     if isinstance(value, str):
+        if _NOT_XML.search(value):  # XML 1.0 cannot carry control characters: a clear 4xx, not a crash
+            raise _json_error(path, "enthält Steuerzeichen, die XML nicht erlaubt.", "control character", name)
         return value
     if numbers and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)

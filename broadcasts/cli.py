@@ -24,23 +24,28 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import create_engine, migrate, sessionmaker
-from bot.settings import Settings
 from broadcasts import BroadcastError
 from broadcasts.alertrows import to_cap
 from broadcasts.berlin import parse_local, show
 from broadcasts.capmodel import CapAlert, CapArea, CapInfo
+from broadcasts.engine import running
 from broadcasts.models import Alert, Delivery, OutboundMessage
+from broadcasts.publishers import Publisher
 from broadcasts.service import Actor, Broadcasts, broadcast_texts
 from broadcasts.subscribers import TOPICS, TOPICS_WITH_AREAS, Subscriber, Subscription, as_row
+from core.db import create_engine, migrate, sessionmaker
+from core.settings import Settings
 
 Handler = Callable[[Settings, argparse.Namespace], int]
+
+PublisherFactory = Callable[[Settings], AbstractAsyncContextManager[dict[str, Publisher]]]
 
 
 def _actor(args: argparse.Namespace, default_role: str) -> Actor:
@@ -179,7 +184,7 @@ def _stadtteile(settings: Settings, raw: str | None) -> tuple[str, ...]:
 
 
 def _known_stadtteile(settings: Settings) -> dict[str, str]:
-    from bot.catalog import load_catalog
+    from catalog.model import load_catalog
 
     return load_catalog(settings.catalog_dir).stadtteil_names()
 
@@ -546,21 +551,24 @@ def cmd_subscribers_export(settings: Settings, args: argparse.Namespace) -> int:
 # -- worker ------------------------------------------------------------------------------------------
 
 
-def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    if not settings.telegram_token:
-        print(
-            "koblenz-bot worker: KOBLENZ_BOT_TELEGRAM_TOKEN fehlt; ohne ihn kann nichts versandt werden.",
-            file=sys.stderr,
-        )
-        return 2
-    from broadcasts.engine import running
-
+def cmd_worker(settings: Settings, args: argparse.Namespace, publishers: PublisherFactory) -> int:
     async def work(engine: AsyncEngine) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        async with running(engine, settings) as run:
+        async with publishers(settings) as channels:
+            if not channels:
+                print(
+                    "koblenz-bot worker: kein Kanal eingerichtet (z. B. KOBLENZ_BOT_TELEGRAM_TOKEN); "
+                    "ohne ihn kann nichts versandt werden.",
+                    file=sys.stderr,
+                )
+                return 2
+            return await _work(engine, channels, stop)
+
+    async def _work(engine: AsyncEngine, channels: dict[str, Publisher], stop: asyncio.Event) -> int:
+        async with running(engine, settings, channels) as run:
             assert run.worker is not None
             print(f"worker {run.worker.name} läuft (Telegram {settings.telegram_rate}/s)", file=sys.stderr)
             last = 0
@@ -583,7 +591,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 # -- argument parsing --------------------------------------------------------------------------------
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, publishers: PublisherFactory) -> None:
+    """Add the broadcast commands; ``publishers`` opens the configured push channels (for ``worker``)."""
     """Add the broadcast commands to the ``koblenz-bot`` parser."""
     bc = sub.add_parser("broadcast", help="press posts: create, schedule, list, show, cancel").add_subparsers(
         dest="broadcast", required=True
@@ -676,7 +685,7 @@ def register(sub: Any) -> None:
     wk = sub.add_parser("worker", help="an outbox worker and scheduler (scale-out on PostgreSQL)")
     wk.add_argument("--progress-every", type=float, default=5.0)
     wk.add_argument("--migrate", action="store_true", help="apply migrations first (one process only)")
-    wk.set_defaults(func=cmd_worker)
+    wk.set_defaults(func=lambda settings, args: cmd_worker(settings, args, publishers))
 
 
 def _who(parser: argparse.ArgumentParser, role: str = "presse") -> None:

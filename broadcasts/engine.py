@@ -19,17 +19,16 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import sessionmaker
-from bot.settings import Settings
 from broadcasts import outbox, service
 from broadcasts.models import utcnow
-from broadcasts.publishers import Publisher, TelegramPublisher
+from broadcasts.publishers import Publisher
 from broadcasts.ratelimit import LocalSlots, SharedSlots, Slots
 from broadcasts.worker import Worker, WorkerConfig
+from core.db import sessionmaker
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -158,32 +157,19 @@ class Running:
 async def running(
     engine: AsyncEngine,
     settings: Settings,
-    publishers: dict[str, Publisher] | None = None,
+    publishers: dict[str, Publisher],
     slots: dict[str, Slots] | None = None,
     with_worker: bool = True,
     start_delay: float = 0.0,
 ) -> AsyncIterator[Running]:
-    """Run the scheduler (and a worker, when Telegram is configured or publishers are given) until exit.
+    """Run the scheduler (and a worker, when push channels are given) until the block exits.
 
+    ``publishers``: the push channels the composition root switched on (connectors' registry).
     ``start_delay``: seconds before the first round (the web app lets its own start-up finish first)."""
     stop = asyncio.Event()
     scheduler = Scheduler(engine, dt.timedelta(days=settings.delivery_retention_days))
-    session: aiohttp.ClientSession | None = None
-    if publishers is None:
-        publishers = {}
-        if settings.telegram_token:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=settings.delivery_concurrency, limit_per_host=0)
-            )
-            publishers["telegram"] = TelegramPublisher(
-                session,
-                settings.telegram_api_url,
-                settings.telegram_token,
-                settings.telegram_rate,
-                settings.telegram_timeout,
-            )
-        elif with_worker:
-            log.warning("no KOBLENZ_BOT_TELEGRAM_TOKEN: posts and alerts are stored, not sent to Telegram")
+    if with_worker and not publishers:
+        log.warning("no push channel configured: posts and alerts are stored and on the feeds, not sent")
     worker = None
     if with_worker and publishers:
         worker = Worker(engine, publishers, slots or slots_for(engine, settings), worker_config(settings))
@@ -196,8 +182,6 @@ async def running(
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if session is not None:
-            await session.close()
 
 
 async def _delayed(work: Coroutine[Any, Any, None], stop: asyncio.Event, delay: float) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db import Base
+from core.db import Base
 
 
 def utcnow() -> dt.datetime:

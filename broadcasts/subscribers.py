@@ -16,7 +16,8 @@ from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, dele
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
-from bot.db import Base, utcnow
+from core.db import Base
+from core.time import utcnow
 
 TOPICS: dict[str, str] = {
     "warnungen": "Warnungen (Unwetter, Hochwasser, Bombenentschärfung, Großbrand, Trinkwasser …)",

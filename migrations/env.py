@@ -1,4 +1,4 @@
-"""Alembic environment: runs on a connection handed over by bot.db.migrate, or on the settings' URL."""
+"""Alembic environment: runs on a connection handed over by core.db.migrate, or on the settings' URL."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot.db import Base, create_engine
-import broadcasts.subscribers  # noqa: F401  (registers the models on Base.metadata)
+import bot.models  # noqa: F401  (conversations and turns)
 import broadcasts.models  # noqa: F401  (broadcast engine: posts, alerts, outbox, audit)
+import broadcasts.subscribers  # noqa: F401  (registers the models on Base.metadata)
 import connectors.web.models  # noqa: F401  (web widget: feedback on answers)
+from core.db import Base, create_engine
 
 target_metadata = Base.metadata
 
@@ -27,7 +28,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    from bot.settings import load_settings
+    from core.settings import load_settings
 
     engine = create_engine(load_settings().database_url)
     async with engine.begin() as connection:

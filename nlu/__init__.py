@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core import KoblenzError
+
 NLU_DIR = Path(__file__).resolve().parent
 SERVICE_PREFIX = "service_"
 
 
-class NluError(Exception):
+class NluError(KoblenzError):
     """Root of the nlu package's exceptions."""
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.aspects import ASPECTS, find_aspects
-from bot.catalog import Catalog, fold
+from catalog.aspects import ASPECTS, find_aspects
+from catalog.model import Catalog, fold
 from nlu import NLU_DIR, intent_for_service
 
 OTHER_INTENTS = (

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from core.paths import PROJECT_ROOT
 from nlu import NLU_DIR, RasaEnvMissing, TrainingFailed
 
-PROJECT_ROOT = NLU_DIR.parent
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
 TRAINING_INPUTS = ("domain.yml", "data")
 COMPONENTS = NLU_DIR / "koblenz_components.py"  # custom Rasa components, part of every model

@@ -4,21 +4,25 @@ subscribers, settings pointing at the Telegram double, and small waits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import create_engine, migrate, sessionmaker
-from bot.settings import Settings
 from broadcasts.capmodel import CapAlert, CapArea, CapInfo
+from broadcasts.engine import Running
+from broadcasts.engine import running as engine_running
 from broadcasts.models import Delivery
 from broadcasts.service import Actor, Broadcasts
 from broadcasts.subscribers import Subscriber, Subscription
+from connectors import registry
+from core.db import create_engine, migrate, sessionmaker
+from core.settings import Settings
 from tests.conftest import make_settings
 from tests.fakes.telegram_api import FakeTelegramAPI
 
@@ -157,3 +161,13 @@ def cap_alert(
 
 def service(engine: AsyncEngine, wake: Callable[[], None] | None = None) -> Broadcasts:
     return Broadcasts(sessionmaker(engine), wake)
+
+
+@contextlib.asynccontextmanager
+async def running(engine: AsyncEngine, settings: Settings, **options: Any) -> AsyncIterator[Running]:
+    """The scheduler and a worker sending through the channels the settings switch on (as in production)."""
+    async with (
+        registry.publishers(settings) as channels,
+        engine_running(engine, settings, channels, **options) as run,
+    ):
+        yield run

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.catalog import Catalog, load_catalog
-from bot.settings import Settings, load_settings
+from catalog.model import Catalog, load_catalog
+from core.settings import Settings, load_settings
 from nlu import rasa_env
 from tests.fakes.rasa import FakeRasa
 
@@ -92,7 +92,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 async def _empty_postgres(url: str) -> None:
     from sqlalchemy import text
 
-    from bot.db import create_engine, migrate
+    from core.db import create_engine, migrate
 
     engine = create_engine(url)
     try:

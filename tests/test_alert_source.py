@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import sessionmaker
 from broadcasts.alert_source import StoreAlerts
+from core.db import sessionmaker
 from tests import broadcasting as h
 
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.web import create_app
+from app.web import create_app
 from tests.conftest import make_settings
 from tests.fakes.rasa import FakeRasa
 

@@ -16,10 +16,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import sessionmaker
-from bot.web import create_app
+from app.web import create_app
 from broadcasts.cap import alert_to_json, reference_of, to_cap_xml
 from broadcasts.models import Alert, AuditLog
+from core.db import sessionmaker
 from tests import broadcasting as h
 from tests.fakes.rasa import FakeRasa
 from tests.fakes.telegram_api import FakeTelegramAPI

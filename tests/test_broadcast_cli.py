@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
-from bot.db import create_engine
+from app.cli import main
 from broadcasts.models import Alert, Broadcast
 from broadcasts.subscribers import Subscriber
+from core.db import create_engine
 from tests import broadcasting as h
 
 

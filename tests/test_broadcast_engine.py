@@ -16,16 +16,15 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import sessionmaker
 from broadcasts import InvalidRequest, TextTooLong
 from broadcasts.alert_source import StoreAlerts
 from broadcasts.berlin import parse_local, show
 from broadcasts.cap import reference_of, to_cap_xml
 from broadcasts.capmodel import CapAlert
-from broadcasts.engine import running
 from broadcasts.models import Alert, AuditLog, Broadcast, Delivery
 from broadcasts.service import start_due_broadcasts
 from broadcasts.subscribers import Subscriber
+from core.db import sessionmaker
 from tests import broadcasting as h
 from tests.fakes.telegram_api import FakeTelegramAPI
 
@@ -63,7 +62,7 @@ async def test_alert_reaches_city_wide_and_matching_area_subscribers_only(
     await h.add_subscribers(engine, [31], topic="presse")
     await h.add_subscribers(engine, [-100123], chat_type="group")  # a group subscribed city-wide
     settings = h.settings_for(tmp_path, database_url, fake)
-    async with running(engine, settings) as run:
+    async with h.running(engine, settings) as run:
         service = h.service(engine, run.wake)
         lützel = h.cap_alert("koblenz-a1", "Bombenentschärfung in Lützel", areas=["Lützel"])
         await service.submit_alert(h.FIRE, lützel, _xml(lützel))
@@ -95,7 +94,7 @@ async def test_faults_every_delivery_ends_sent_or_deactivated_without_duplicates
     fake.discard_abandoned = True
     fake.set_delay(1.5, "sendMessage")  # slower than the client's timeout (1 s): timeouts at first
     settings = h.settings_for(tmp_path, database_url, fake, telegram_timeout=1.0)
-    async with running(engine, settings) as run:
+    async with h.running(engine, settings) as run:
         service = h.service(engine, run.wake)
         alert = h.cap_alert("koblenz-faults")
         await service.submit_alert(h.FIRE, alert, _xml(alert))
@@ -118,7 +117,7 @@ async def test_a_poison_message_fails_alone_and_the_rest_is_delivered(
     await h.add_subscribers(engine, range(1, 21), topic="presse")
     fake.inject_error(400, "Bad Request: message is malformed", count=1)  # rejected: never retried
     settings = h.settings_for(tmp_path, database_url, fake, delivery_max_attempts=3)
-    async with running(engine, settings) as run:
+    async with h.running(engine, settings) as run:
         service = h.service(engine, run.wake)
         post = await service.create(h.PRESS, "presse", "Neue Öffnungszeiten im Bürgeramt ab Montag.")
         await service.schedule(h.PRESS, post)
@@ -142,7 +141,7 @@ async def test_persistent_server_errors_end_failed_after_max_attempts(
     await h.add_subscribers(engine, [5])
     fake.fail_next(100, status=503)
     settings = h.settings_for(tmp_path, database_url, fake, delivery_max_attempts=3)
-    async with running(engine, settings) as run:
+    async with h.running(engine, settings) as run:
         service = h.service(engine, run.wake)
         alert = h.cap_alert("koblenz-poison")
         await service.submit_alert(h.FIRE, alert, _xml(alert))
@@ -163,7 +162,7 @@ async def test_a_new_alert_overtakes_queued_press_posts(
     await h.add_subscribers(engine, chats[:30], topic="warnungen")  # half of them also want warnings
     settings = h.settings_for(tmp_path, database_url, fake, telegram_rate=20)
     try:
-        async with running(engine, settings) as run:
+        async with h.running(engine, settings) as run:
             service = h.service(engine, run.wake)
             post = await service.create(h.PRESS, "presse", "Pressemitteilung: Stadtfest am Deutschen Eck")
             await service.schedule(h.PRESS, post)
@@ -189,7 +188,7 @@ async def test_update_edits_sent_messages_and_cancel_sends_an_all_clear(
     await h.add_subscribers(engine, [9], stadtteile=["Horchheim"])  # not affected
     settings = h.settings_for(tmp_path, database_url, fake)
     banner = StoreAlerts(sessionmaker(engine), cache_seconds=0)
-    async with running(engine, settings) as run:
+    async with h.running(engine, settings) as run:
         service = h.service(engine, run.wake)
         first = h.cap_alert("koblenz-flood-1", "Hochwasser der Mosel", areas=["Güls", "Moselweiß"])
         await h.add_subscribers(engine, [5], stadtteile=["Güls"])
@@ -248,12 +247,12 @@ async def test_cancel_before_delivery_drops_the_queued_alert_and_sends_no_all_cl
     service = h.service(engine)
     alert = h.cap_alert("koblenz-mistake")
     await service.submit_alert(h.FIRE, alert, _xml(alert))
-    async with running(engine, settings, with_worker=False) as run:  # fan-out only, nothing sent
+    async with h.running(engine, settings, with_worker=False) as run:  # fan-out only, nothing sent
         run.wake()
         await h.wait_until(lambda: _count_deliveries(engine, 30), 10, "fan-out")
     cancel = h.cap_alert("koblenz-mistake-cancel", msg_type="Cancel", references=[reference_of(alert)])
     await service.submit_alert(h.FIRE, cancel, _xml(cancel))
-    async with running(engine, settings, with_worker=False):
+    async with h.running(engine, settings, with_worker=False):
         await asyncio.sleep(0.5)
     assert await h.states(engine) == {"cancelled": 30}
 
@@ -267,7 +266,7 @@ async def test_expired_alerts_end_by_themselves(
 ) -> None:
     settings = h.settings_for(tmp_path, database_url, fake)
     banner = StoreAlerts(sessionmaker(engine), cache_seconds=0)
-    async with running(engine, settings) as run:
+    async with h.running(engine, settings) as run:
         service = h.service(engine, run.wake)
         alert = h.cap_alert("koblenz-short", expires_in=dt.timedelta(seconds=2))
         await service.submit_alert(h.FIRE, alert, _xml(alert))
@@ -294,7 +293,7 @@ async def test_scheduled_post_goes_out_on_time_and_a_cancelled_one_never(
     never = await service.create(h.PRESS, "presse", "Abgesagt: diese Meldung darf nie ankommen")
     await service.schedule(h.PRESS, never, due)
     await service.cancel(h.PRESS, never)
-    async with running(engine, settings):
+    async with h.running(engine, settings):
         await h.wait_until(lambda: len(fake.sent) >= 2, 15, "the scheduled post")
         await asyncio.sleep(0.5)
     first = min(m.time for m in fake.sent)
@@ -311,13 +310,13 @@ async def test_a_schedule_survives_a_restart_and_is_sent_once(
     service = h.service(engine)
     post = await service.create(h.PRESS, "presse", "Nach dem Neustart")
     await service.schedule(h.PRESS, post, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5))
-    async with running(engine, settings):
+    async with h.running(engine, settings):
         await asyncio.sleep(0.3)  # stopped before it is due
     assert fake.sent == []
-    async with running(engine, settings):
+    async with h.running(engine, settings):
         await h.settled(engine, 3)
         await h.wait_until(lambda: _broadcast_state(engine, post, "sent"), 10, "post sent")
-    async with running(engine, settings):
+    async with h.running(engine, settings):
         await asyncio.sleep(0.5)
     assert sorted(m.chat_id for m in fake.sent) == [1, 2, 3]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import CatalogError
-from bot.catalog import Catalog, load_catalog
+from catalog import CatalogError
+from catalog.model import Catalog, load_catalog
 
 REQUIRED_IDS = """personalausweis ausweis-verlust vorlaeufiger-ausweis reisepass kinderreisepass wohnsitz-anmelden
 wohnsitz-ummelden wohnsitz-abmelden meldebescheinigung fuehrungszeugnis beglaubigung bewohnerparkausweis

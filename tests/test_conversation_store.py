@@ -12,9 +12,10 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.conversations import ConversationStore
-from bot.db import Conversation, Turn, create_engine, migrate, sessionmaker
 from bot.dialogue import State
 from bot.events import Reply
+from bot.models import Conversation, Turn
+from core.db import create_engine, migrate, sessionmaker
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.alerts import ActiveAlert, StaticAlerts
-from bot.catalog import Catalog
 from bot.dialogue import Dialogue, State
 from bot.events import IncomingMessage
 from bot.search import CatalogSearch
+from catalog.model import Catalog
+from core.alerts import ActiveAlert, StaticAlerts
 from nlu import RasaUnavailable
 from nlu.client import Entity, ParseResult
 

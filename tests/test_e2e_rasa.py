@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.web import SUPERVISOR, create_app
+from app.web import SUPERVISOR, create_app
 from tests.conftest import ROOT, make_settings
 
 pytestmark = pytest.mark.rasa
@@ -102,7 +102,7 @@ def test_ask_jsonl_uses_the_running_rasa_server(rasa_url: str, tmp_path: Path) -
         "Was kostet ein Reisepass?\nWie wird das Wetter morgen?\nIch möchte mit einem Mitarbeiter sprechen\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "ask", "--jsonl"],
+        [sys.executable, "-m", "app.cli", "ask", "--jsonl"],
         input=questions,
         text=True,
         capture_output=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.catalog import Catalog, fold
+from catalog.model import Catalog, fold
 from nlu import intent_for_service
 from nlu.evaluate import load_examples
 from nlu.generate import annotate, generated_files

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import SettingsError
 from bot.privacy import load_or_create_key, pseudonym, redact
-from bot.settings import load_settings
+from core import SettingsError
+from core.settings import load_settings
 from tests.conftest import make_settings
 
 

@@ -18,15 +18,18 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from telegram import Bot
 
-from bot.db import Conversation, create_engine, sessionmaker, utcnow
+from app.web import create_app
 from bot.events import Link, QuickReply, Reply
-from bot.web import ENGINE, create_app
+from bot.models import Conversation
 from broadcasts.api import SERVICE
 from broadcasts.cap import to_cap_xml
 from broadcasts.subscribers import Subscriber, deactivate, subscribe, subscriptions_of
 from connectors.telegram import TELEGRAM, TelegramChannel
 from connectors.telegram.render import render, split_text, to_html, utf16_len
 from connectors.telegram.sender import Pacer, TelegramSender
+from core.db import create_engine, sessionmaker
+from core.keys import ENGINE
+from core.time import utcnow
 from tests import broadcasting as h
 from tests.conftest import make_settings
 from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.catalog import Catalog
 from broadcasts.cap import CapTemplateError, parse_cap_xml, reference_of, to_cap_xml, validate_cap_xml
 from broadcasts.capmodel import CapAlert
 from broadcasts.templates import (
@@ -22,6 +21,7 @@ from broadcasts.templates import (
     render_update,
     update_text,
 )
+from catalog.model import Catalog
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SENT = dt.datetime(2026, 3, 12, 8, 15, tzinfo=BERLIN)

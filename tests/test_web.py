@@ -11,8 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.db import Conversation, Turn, create_engine, purge_conversations, sessionmaker
-from bot.web import create_app
+from app.web import create_app
+from bot.models import Conversation, Turn, purge_conversations
+from core.db import create_engine, sessionmaker
 from tests.conftest import make_settings
 from tests.fakes.rasa import FakeRasa
 

@@ -17,17 +17,18 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.alerts import ActiveAlert, StaticAlerts
-from bot.catalog import Catalog
+from app.web import create_app
 from bot.chat import ChatService
 from bot.conversations import ConversationStore
-from bot.db import Conversation, Turn, create_engine, migrate, purge_conversations, sessionmaker
 from bot.dialogue import Dialogue, State
 from bot.events import IncomingMessage
+from bot.models import Conversation, Turn, purge_conversations
 from bot.search import CatalogSearch
-from bot.web import create_app
+from catalog.model import Catalog
 from connectors.web.feedback import unanswered_questions
 from connectors.web.models import Feedback
+from core.alerts import ActiveAlert, StaticAlerts
+from core.db import create_engine, migrate, sessionmaker
 from tests.conftest import make_settings
 from tests.fakes.rasa import FakeRasa
 from tests.test_dialogue import ScriptedParser
@@ -245,7 +246,7 @@ async def test_report_lists_fallbacks_and_thumbs_down_most_frequent_first(
 def test_report_command_prints_the_list_for_the_editors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], catalog: Catalog
 ) -> None:
-    from bot.cli import main
+    from app.cli import main
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
 

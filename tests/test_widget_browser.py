@@ -25,10 +25,10 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
-from bot.alerts import ActiveAlert, StaticAlerts
+from app.web import create_app
 from bot.privacy import pseudonym
-from bot.settings import Settings
-from bot.web import create_app
+from core.alerts import ActiveAlert, StaticAlerts
+from core.settings import Settings
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent

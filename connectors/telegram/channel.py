@@ -33,11 +33,9 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.catalog import Catalog
 from bot.chat import ChatService
 from bot.dialogue import EXAMPLES
 from bot.events import Reply
-from bot.settings import Settings
 from broadcasts.subscribers import (
     TOPICS,
     TOPICS_WITH_AREAS,
@@ -48,6 +46,7 @@ from broadcasts.subscribers import (
     subscriptions_of,
     unsubscribe,
 )
+from catalog.model import Catalog
 from connectors.telegram import texts
 from connectors.telegram.errors import DeliveryFailed, RecipientBlocked
 from connectors.telegram.render import MAX_MESSAGE, Outgoing, keyboard, render, render_text
@@ -65,6 +64,7 @@ from connectors.telegram.subscriptions import (
     parse,
     picker,
 )
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.catalog import fold
 from broadcasts.subscribers import TOPICS, TOPICS_WITH_AREAS
+from catalog.model import fold
 
 LABELS: dict[str, str] = {
     "warnungen": "Warnungen",

@@ -1,6 +1,6 @@
 """The website chat widget: ``/widget.js``, the demo page, the privacy page, feedback and CORS.
 
-``setup(app, settings)`` is called once by ``bot.web.create_app``. The widget itself is plain JavaScript in
+``setup(app, settings)`` is called once by the composition root (``app.web.create_app``). The widget itself is plain JavaScript in
 ``static/widget.js`` (Shadow DOM, no framework, no third-party requests, no cookies); it talks to the chat
 API (``POST /api/chat``, ``DELETE /api/chat/{id}``, ``GET /api/alerts``) and to ``POST /api/feedback``.
 """
@@ -11,8 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.settings import Settings
 from connectors.web.assets import Asset, page, widget_source
+from connectors.web.routes import feedback_handler
+from core.settings import Settings
 
 WIDGET = web.AppKey("widget_assets", dict[str, Asset])
 DEMO_CSP = (
@@ -92,9 +93,7 @@ async def preflight_handler(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    """Register the widget's routes on the bot's app (called once from ``create_app``)."""
-    from connectors.web.routes import feedback_handler
-
+    """Register the widget's routes on the bot's app (called once by the composition root)."""
     app[WIDGET] = build_assets(settings)
     for path in app[WIDGET]:
         app.router.add_get(path, asset_handler)

@@ -15,9 +15,10 @@ from typing import Literal
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.catalog import words
-from bot.db import Turn, utcnow
+from bot.models import Turn
+from catalog.model import words
 from connectors.web.models import Feedback
+from core.time import utcnow
 
 Rating = Literal["up", "down"]
 MAX_COMMENT_CHARS = 500

@@ -11,7 +11,8 @@ import datetime as dt
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db import Base, utcnow
+from core.db import Base
+from core.time import utcnow
 
 
 class Feedback(Base):

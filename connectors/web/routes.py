@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot import InputRejected
-from bot.db import sessionmaker
+from bot import BotError, InputRejected
 from bot.dialogue import clean
+from bot.http import CHAT, LIMITER
 from bot.privacy import redact
-from bot.web import CHAT, ENGINE, LIMITER, _BadRequest, _client_key, _error, _json_body
 from connectors.web.feedback import MAX_COMMENT_CHARS, Rating, record_feedback
+from core import BadRequest
+from core.db import sessionmaker
+from core.http import client_key, read_json_object
+from core.keys import ENGINE
+
+
+class FeedbackError(BotError):
+    """A feedback request that cannot be stored (429 too many, 404 nothing left to rate)."""
 
 
 def _rating(value: object) -> Rating:
@@ -17,35 +24,39 @@ def _rating(value: object) -> Rating:
         return "up"
     if value == "down":
         return "down"
-    raise _BadRequest("invalid_rating", "Das Feld „rating“ muss „up“ oder „down“ sein.")
+    raise BadRequest(code="invalid_rating", message="Das Feld „rating“ muss „up“ oder „down“ sein.")
 
 
 async def feedback_handler(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await read_json_object(request)
     token = body.get("conversation_id")
     if not isinstance(token, str) or not 8 <= len(token) <= 128:
-        raise _BadRequest("invalid_conversation_id", "Die Gesprächs-ID muss 8 bis 128 Zeichen lang sein.")
+        raise BadRequest(
+            code="invalid_conversation_id", message="Die Gesprächs-ID muss 8 bis 128 Zeichen lang sein."
+        )
     number = body.get("turn")
     if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 100_000:
-        raise _BadRequest(
-            "invalid_turn", "Das Feld „turn“ muss die Nummer der Antwort sein (1 für die erste Antwort)."
+        raise BadRequest(
+            code="invalid_turn",
+            message="Das Feld „turn“ muss die Nummer der Antwort sein (1 für die erste Antwort).",
         )
     rating = _rating(body.get("rating"))
     comment = body.get("comment")
     if comment is not None and not isinstance(comment, str):
-        raise _BadRequest("invalid_comment", "Das Feld „comment“ muss ein Text sein.")
+        raise BadRequest(code="invalid_comment", message="Das Feld „comment“ muss ein Text sein.")
     try:
         comment = redact(clean(comment, MAX_COMMENT_CHARS)) if comment else None
     except InputRejected:
-        raise _BadRequest(
-            "invalid_comment", f"Der Kommentar ist zu lang (höchstens {MAX_COMMENT_CHARS} Zeichen)."
+        raise BadRequest(
+            code="invalid_comment",
+            message=f"Der Kommentar ist zu lang (höchstens {MAX_COMMENT_CHARS} Zeichen).",
         ) from None
     limiter = request.app[LIMITER]
-    if not (limiter.allow("f:" + token) and limiter.allow("fip:" + _client_key(request))):
-        return _error(
-            429,
-            "rate_limited",
+    if not (limiter.allow("f:" + token) and limiter.allow("fip:" + client_key(request))):
+        raise FeedbackError(
             "Sie senden gerade sehr viele Rückmeldungen. Bitte warten Sie einen Moment.",
+            code="rate_limited",
+            status=429,
             retry_after=10,
         )
     conversation_id = request.app[CHAT].conversation_id("web", token)
@@ -53,9 +64,9 @@ async def feedback_handler(request: web.Request) -> web.Response:
         sessionmaker(request.app[ENGINE]), conversation_id, number, rating, comment
     )
     if not stored:
-        return _error(
-            404,
-            "not_found",
+        raise FeedbackError(
             "Zu dieser Antwort ist nichts mehr gespeichert, vielleicht wurde der Verlauf gelöscht.",
+            code="not_found",
+            status=404,
         )
     return web.json_response({"stored": True})

@@ -27,9 +27,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bot import SettingsError
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from core import SettingsError
+from core.paths import PROJECT_ROOT
 
 
 def _toml_path() -> Path:

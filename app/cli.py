@@ -1,4 +1,6 @@
-"""``koblenz-bot``: serve the bot, ask questions, manage the NLU model and the stored data."""
+"""``koblenz-bot``: serve the bot, ask questions, manage the NLU model, the stored data and broadcasts.
+
+Part of the composition root: commands wire the packages together; nothing imports this module."""
 
 from __future__ import annotations
 
@@ -14,8 +16,11 @@ from typing import Any
 
 import aiohttp
 
-from bot import BotError
-from bot.settings import PROJECT_ROOT, Settings, load_settings
+from broadcasts.cli import register as register_broadcasts
+from connectors import registry
+from core import KoblenzError
+from core.paths import PROJECT_ROOT
+from core.settings import Settings, load_settings
 
 log = logging.getLogger("koblenz-bot")
 
@@ -29,7 +34,7 @@ def _free_port() -> int:
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot.web import create_app
+    from app.web import create_app
 
     print(
         f"Koblenz bot: http://{settings.host}:{settings.port}/ (NLU at {settings.rasa_url})", file=sys.stderr
@@ -39,12 +44,12 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 async def _ask(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.alerts import StaticAlerts
-    from bot.catalog import load_catalog
     from bot.chat import ChatService
     from bot.dialogue import Dialogue
     from bot.privacy import load_or_create_key
     from bot.search import CatalogSearch
+    from catalog.model import load_catalog
+    from core.alerts import StaticAlerts
     from nlu.client import RasaClient
     from nlu.server import running_rasa
 
@@ -97,7 +102,7 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_nlu_generate(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.catalog import load_catalog
+    from catalog.model import load_catalog
     from nlu.generate import generated_files, write_generated
 
     catalog = load_catalog(settings.catalog_dir)
@@ -189,7 +194,8 @@ def cmd_nlu_evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _purge(settings: Settings) -> int:
-    from bot.db import create_engine, migrate, purge_conversations, sessionmaker
+    from bot.models import purge_conversations
+    from core.db import create_engine, migrate, sessionmaker
 
     engine = create_engine(settings.database_url)
     try:
@@ -206,8 +212,8 @@ def cmd_purge(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 async def _report_unanswered(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.db import create_engine, migrate, sessionmaker
     from connectors.web.feedback import format_report, unanswered_questions
+    from core.db import create_engine, migrate, sessionmaker
 
     engine = create_engine(settings.database_url)
     try:
@@ -227,7 +233,7 @@ def cmd_report_unanswered(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _db_upgrade(settings: Settings) -> int:
-    from bot.db import create_engine, migrate
+    from core.db import create_engine, migrate
 
     engine = create_engine(settings.database_url)
     try:
@@ -285,9 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     unanswered.set_defaults(func=cmd_report_unanswered)
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
-    from broadcasts.cli import register as register_broadcasts
-
-    register_broadcasts(sub)  # broadcast, alert, deliveries, subscribers, worker (issue 5)
+    # broadcast, alert, deliveries, subscribers; the worker sends through the channels the registry opens
+    register_broadcasts(sub, registry.publishers)
     return parser
 
 
@@ -295,13 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-    except BotError as exc:
+    except KoblenzError as exc:
         print(f"koblenz-bot: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(settings, args))
-    except BotError as exc:
+    except KoblenzError as exc:
         print(f"koblenz-bot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

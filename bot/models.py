@@ -1,31 +1,16 @@
-"""Storage: SQLAlchemy 2 (async) models of the bot, the engine, Alembic migrations and retention.
-
-SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) works the same. The schema is owned by
-Alembic (``migrations/``); ``migrate()`` brings any database to the newest revision at start-up.
-"""
+"""The conversation's tables: conversations under a pseudonym and their turns; retention and deletion."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text, delete, event, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import Float, ForeignKey, Index, String, Text, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dt.datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+from core.db import Base
+from core.time import utcnow
 
 
 class Conversation(Base):
@@ -60,48 +45,6 @@ class Turn(Base):
     service_id: Mapped[str | None] = mapped_column(String(64))
     aspect: Mapped[str | None] = mapped_column(String(16))
     conversation: Mapped[Conversation] = relationship(back_populates="turns")
-
-
-def create_engine(url: str) -> AsyncEngine:
-    if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across app crashes, fast commits
-            cursor.close()
-
-        return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-
-
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
-
-
-def alembic_config() -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    return config
-
-
-async def migrate(engine: AsyncEngine) -> None:
-    """Upgrade the database to the newest Alembic revision."""
-
-    def _upgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
 
 
 async def purge_conversations(

@@ -16,7 +16,7 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
-from bot import CatalogError
+from catalog import CatalogError
 
 _T = TypeVar("_T", bound="BaseModel")
 ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"

@@ -1,12 +1,13 @@
-"""OpenAPI 3.1 description of the bot's HTTP API (served at /openapi.json)."""
+"""OpenAPI 3.1 description of the whole HTTP API (served at /openapi.json): the chat's paths and the
+broadcast engine's, assembled here at the root."""
 
 from __future__ import annotations
 
 from typing import Any, get_args
 
-from bot.aspects import ASPECTS
 from bot.events import ReplyKind
 from broadcasts.openapi import BROADCAST_PATHS, SECURITY_SCHEMES
+from catalog.aspects import ASPECTS
 
 _ERROR = {
     "type": "object",

@@ -1,8 +1,7 @@
-"""Active warnings as the dialogue sees them: a small read interface the broadcast engine implements.
+"""Active warnings as the conversation sees them: the read interface between ``bot`` (which answers
+about warnings) and ``broadcasts`` (which stores them and implements ``AlertSource``).
 
-Until the broadcast engine stores alerts, ``StaticAlerts`` holds what it is given (nothing by default), so
-"Gibt es Warnungen?" is answered truthfully: no warning of the city is known to the bot, and where
-official warnings are published.
+``StaticAlerts`` holds what it is given (nothing by default): for the CLI's ``ask`` and for tests.
 """
 
 from __future__ import annotations
@@ -10,16 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
-
-from bot.events import Link
-
-OFFICIAL_WARNING_LINKS = (
-    Link(
-        "Warn-App NINA (Bundesamt für Bevölkerungsschutz)",
-        "https://www.bbk.bund.de/DE/Warnung-Vorsorge/Warn-App-NINA/warn-app-nina_node.html",
-        "info",
-    ),
-)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,168 @@
+"""The aiohttp application factory: the one place where everything is wired together.
+
+Each package hands over its routes and receives its dependencies here, explicitly; resources (database
+engine, HTTP session, Rasa servers, send budgets, background loops) are opened and closed in the
+``cleanup_ctx`` generators below, in the order of the list in ``create_app``. Nothing imports this module
+but the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import text as sql_text
+
+import bot.http
+import broadcasts.api
+import connectors.rasa_rest
+import connectors.telegram
+import connectors.web
+from app.openapi import OPENAPI
+from bot.chat import ChatService
+from bot.conversations import ConversationStore
+from bot.dialogue import Dialogue
+from bot.http import CATALOG, CHAT, LIMITER, RateLimiter
+from bot.privacy import load_or_create_key
+from bot.search import CatalogSearch
+from broadcasts.alert_source import StoreAlerts
+from broadcasts.engine import slots_for
+from broadcasts.ratelimit import Slots
+from catalog.model import load_catalog
+from connectors import registry
+from core.alerts import AlertSource
+from core.background import periodic
+from core.db import create_engine, migrate, sessionmaker
+from core.http import MAX_BODY_BYTES, error_middleware
+from core.keys import ALERTS, ENGINE, SETTINGS
+from core.settings import Settings
+from nlu.client import RasaClient, RasaPool, rasa_urls
+from nlu.server import RasaSupervisor
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR = web.AppKey("supervisor", RasaSupervisor)
+SEND_BUDGETS = web.AppKey("send_budgets", dict[str, Slots])  # one per bot token: chat replies + outbox
+
+
+async def health_handler(request: web.Request) -> web.Response:
+    database = "ok"
+    try:
+        async with request.app[ENGINE].connect() as connection:
+            await connection.execute(sql_text("SELECT 1"))
+    except Exception:
+        database = "unavailable"
+    supervisor = request.app.get(SUPERVISOR)
+    rasa = "ready" if supervisor is not None and supervisor.ready.is_set() else "unavailable"
+    answering, in_use = supervisor.servers() if supervisor is not None else (0, 0)
+    status = "ok" if database == "ok" and rasa == "ready" and answering == in_use else "degraded"
+    return web.json_response(
+        {
+            "status": status,
+            "database": database,
+            "nlu": rasa,
+            "nlu_servers": {"answering": answering, "total": in_use},
+            "services": len(request.app[CATALOG].services),
+        },
+        status=200 if database == "ok" else 503,
+    )
+
+
+async def openapi_handler(_request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+# -- resources, opened in this order and closed in reverse ---------------------------------------------
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS].database_url)
+    await migrate(engine)
+    app[ENGINE] = engine
+    app[SEND_BUDGETS] = slots_for(engine, app[SETTINGS])
+    yield
+    await engine.dispose()
+
+
+async def _conversation_purger(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+
+    async def purge() -> None:
+        store = app[CHAT].store
+        removed = await store.purge(dt.timedelta(days=settings.retention_days)) if store else 0
+        if removed:
+            log.info(
+                "retention: deleted %d conversations older than %d days", removed, settings.retention_days
+            )
+
+    async with periodic("conversation-purge", settings.purge_interval_seconds, purge):
+        yield
+
+
+def create_app(
+    settings: Settings, alerts: AlertSource | None = None, manage_rasa: bool | None = None
+) -> web.Application:
+    catalog = load_catalog(settings.catalog_dir)
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app[CATALOG] = catalog
+    app[LIMITER] = RateLimiter(settings.chat_rate_per_minute)
+    key = load_or_create_key(settings.pseudonym_key, settings.state_dir)
+    alert_source = alerts or StoreAlerts()  # active alerts from the broadcast engine's table
+    app[ALERTS] = alert_source
+
+    async def _conversation(app: web.Application) -> AsyncIterator[None]:
+        session = aiohttp.ClientSession()
+        should_manage = settings.rasa_manage if manage_rasa is None else manage_rasa
+        servers = rasa_urls(settings.rasa_url, settings.rasa_processes if should_manage else 1)
+        pool = RasaPool(
+            [RasaClient(session, url, settings.rasa_timeout) for url in servers],
+            per_server=settings.rasa_parallel,
+        )
+        supervisor = RasaSupervisor(
+            pool,
+            settings.rasa_config,
+            settings.model_dir,
+            settings.state_dir / "rasa" / "server.log",
+            settings.rasa_startup_timeout,
+        )
+        if should_manage:
+            await supervisor.start()
+        elif await pool.status() is not None:
+            supervisor.ready.set()
+        app[SUPERVISOR] = supervisor
+        dialogue = Dialogue(
+            catalog,
+            CatalogSearch(catalog),
+            pool,
+            alert_source,
+            settings.max_message_chars,
+            settings.intent_threshold,
+            settings.ambiguity_margin,
+        )
+        store = ConversationStore(sessionmaker(app[ENGINE]))
+        app[CHAT] = ChatService(dialogue, store, key)
+        yield
+        await store.flush()  # answers already given are written before the database closes
+        await supervisor.stop()
+        await session.close()
+
+    app.cleanup_ctx.extend([_database, _conversation, _conversation_purger])
+    app.router.add_routes(bot.http.routes())
+    app.router.add_routes(connectors.rasa_rest.routes())
+    app.router.add_get("/health", health_handler)
+    app.router.add_get("/openapi.json", openapi_handler)
+    connectors.web.setup(app, settings)  # the website widget: /widget.js, demo page at /, feedback
+    # alert API, feeds, CAP files; scheduler + worker in-process, sending through the configured channels
+    broadcasts.api.setup(app, settings, registry.publishers, lambda app: app[SEND_BUDGETS])
+    # the Telegram channel when a token is set; its replies take turns from the bot token's one budget
+    connectors.telegram.setup(
+        app,
+        settings,
+        lambda app: (app[CHAT], app[CATALOG], sessionmaker(app[ENGINE])),
+        lambda app: app[SEND_BUDGETS].get("telegram"),
+    )
+    return app
