@@ -6,11 +6,13 @@ RASA_VENV := .venv-rasa
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test lint model nlu-data nlu-evaluate bench clean chromium browser-tools
+
+.PHONY: help run test test-fast lint model nlu-data nlu-evaluate bench clean chromium browser-tools
 
 help:
 	@echo "make run    install everything, train the NLU model if needed, start Rasa and the bot on :8080"
 	@echo "make test   install everything and run the whole test suite (SQLite, PostgreSQL, real Rasa)"
+	@echo "make test-fast   unit tests only (no PostgreSQL, Rasa, browser or processes), well under a minute"
 
 $(VENV)/.installed: pyproject.toml requirements/app-constraints.txt
 	@py=$$(scripts/find-python.sh 3.11+) && echo "app venv with $$py" && "$$py" -m venv $(VENV)
@@ -54,6 +56,12 @@ test: venvs browser-tools
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Unit tests only: lint, import contracts and the tests that need no PostgreSQL, Rasa, browser or processes.
+test-fast: $(VENV)/.installed
+	$(BIN)/ruff check core catalog nlu bot broadcasts connectors app tests bench
+	$(BIN)/lint-imports
+	KOBLENZ_BOT_FAST_TESTS=1 $(BIN)/pytest -q -m "not integration"
 
 nlu-data: $(VENV)/.installed
 	$(BIN)/koblenz-bot nlu generate

@@ -9,7 +9,6 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,11 @@ import aiohttp
 from broadcasts.cli import register as register_broadcasts
 from connectors import registry
 from core import KoblenzError
+from core.net import free_port
 from core.paths import PROJECT_ROOT
 from core.settings import Settings, load_settings
 
 log = logging.getLogger("koblenz-bot")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -85,6 +79,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
                         "service_id": reply.service_id,
                         "aspect": reply.aspect,
                         "answer": reply.text,
+                        "blocks": data["blocks"],
                         "links": data["links"],
                         "confidence": data["confidence"],
                     }
@@ -142,7 +137,7 @@ async def _evaluate_one(
     report = Report()
     errors: list[str] = []
     async with aiohttp.ClientSession() as session:
-        url = f"http://127.0.0.1:{_free_port()}"
+        url = f"http://127.0.0.1:{free_port()}"
         client = RasaClient(session, url, timeout=30)
         async with running_rasa(
             client, config, settings.model_dir, settings.state_dir / "rasa" / f"eval-{config.stem}.log"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -20,6 +22,7 @@ import bot.http
 import broadcasts.api
 import connectors.rasa_rest
 import connectors.telegram
+import connectors.telegram.channel_spec
 import connectors.web
 from app.openapi import OPENAPI
 from bot.chat import ChatService
@@ -30,6 +33,7 @@ from bot.privacy import load_or_create_key
 from bot.search import CatalogSearch
 from broadcasts.alert_source import StoreAlerts
 from broadcasts.engine import slots_for
+from broadcasts.publishers import Publisher
 from broadcasts.ratelimit import Slots
 from catalog.model import load_catalog
 from connectors import registry
@@ -46,6 +50,22 @@ log = logging.getLogger(__name__)
 
 SUPERVISOR = web.AppKey("supervisor", RasaSupervisor)
 SEND_BUDGETS = web.AppKey("send_budgets", dict[str, Slots])  # one per bot token: chat replies + outbox
+# the bot token's one Telegram client: chat replies, subscription screens, polling and broadcasts
+TELEGRAM_CLIENT = web.AppKey("telegram_client", connectors.telegram.TelegramClient)
+
+
+def channel_health(app: web.Application) -> list[dict[str, Any]]:
+    """One line per outbound channel (``connectors.registry.health``): on or off, and what it does here."""
+    service = app.get(broadcasts.api.SERVICE)
+    run = app.get(broadcasts.api.RUNNING)
+    sending = set(run.worker.channels) if run is not None and run.worker is not None else set()
+    budgets = app.get(SEND_BUDGETS) or {}
+    return registry.health(
+        app[SETTINGS],
+        opened=service.channels if service is not None else None,
+        sending=sending,
+        paused_until={name: budget.paused_until() for name, budget in budgets.items()},
+    )
 
 
 async def health_handler(request: web.Request) -> web.Response:
@@ -66,6 +86,7 @@ async def health_handler(request: web.Request) -> web.Response:
             "nlu": rasa,
             "nlu_servers": {"answering": answering, "total": in_use},
             "services": len(request.app[CATALOG].services),
+            "channels": channel_health(request.app),
         },
         status=200 if database == "ok" else 503,
     )
@@ -85,6 +106,33 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[SEND_BUDGETS] = slots_for(engine, app[SETTINGS])
     yield
     await engine.dispose()
+
+
+async def _telegram_client(app: web.Application) -> AsyncIterator[None]:
+    """One Telegram client per bot token, taking its turns from the token's send budget; the chat channel
+    and the outbox's publisher both get it (issue 9)."""
+    settings = app[SETTINGS]
+    if not settings.telegram_token:
+        yield
+        return
+    async with connectors.telegram.open_client(settings, app[SEND_BUDGETS].get("telegram")) as client:
+        app[TELEGRAM_CLIENT] = client
+        yield
+
+
+def _publishers(
+    app: web.Application,
+) -> Callable[[Settings], AbstractAsyncContextManager[dict[str, Publisher]]]:
+    """The registry's channels, Telegram's publisher over the token's one client (opened above)."""
+
+    def open_channels(settings: Settings) -> AbstractAsyncContextManager[dict[str, Publisher]]:
+        specs = dict(registry.discover())
+        client = app.get(TELEGRAM_CLIENT)
+        if client is not None:
+            specs["telegram"] = connectors.telegram.channel_spec.sharing(client)
+        return registry.publishers(settings, specs.values())
+
+    return open_channels
 
 
 async def _conversation_purger(app: web.Application) -> AsyncIterator[None]:
@@ -150,19 +198,21 @@ def create_app(
         await supervisor.stop()
         await session.close()
 
-    app.cleanup_ctx.extend([_database, _conversation, _conversation_purger])
+    app.cleanup_ctx.extend([_database, _telegram_client, _conversation, _conversation_purger])
     app.router.add_routes(bot.http.routes())
     app.router.add_routes(connectors.rasa_rest.routes())
     app.router.add_get("/health", health_handler)
     app.router.add_get("/openapi.json", openapi_handler)
     connectors.web.setup(app, settings)  # the website widget: /widget.js, demo page at /, feedback
-    # alert API, feeds, CAP files; scheduler + worker in-process, sending through the configured channels
-    broadcasts.api.setup(app, settings, registry.publishers, lambda app: app[SEND_BUDGETS])
-    # the Telegram channel when a token is set; its replies take turns from the bot token's one budget
+    # alert API; scheduler + worker in-process, sending through the channels the registry switches on
+    broadcasts.api.setup(app, settings, _publishers(app), lambda app: app[SEND_BUDGETS])
+    # what the pull channels' clients read: feeds, CAP feed and files (the banner reads /api/alerts)
+    app.router.add_routes(registry.routes(settings))
+    # the Telegram channel when a token is set; it sends through the bot token's one client
     connectors.telegram.setup(
         app,
         settings,
         lambda app: (app[CHAT], app[CATALOG], sessionmaker(app[ENGINE])),
-        lambda app: app[SEND_BUDGETS].get("telegram"),
+        lambda app: app[TELEGRAM_CLIENT],
     )
     return app

@@ -2,21 +2,27 @@
 
     fanout   N subscribers, one alert, a ``koblenz-bot worker`` process, the double limited to RATE msg/s:
              achieved rate ÷ limit, total time vs. the theoretical minimum, violations, duplicates, lost,
-             and the worker's peak RSS (it holds N pending deliveries). ``--load N`` runs N processes
-             that each keep a core busy for the whole run (a busy machine, reproducibly); ``--trace``
-             runs the same worker command with its limiter's turns and its HTTP writes recorded, and
-             reports the most messages in any one second at each stage (turn, write to the socket,
-             arrival at the double) and the double's own stalls, to tell where violations come from;
-             ``--double-nice -10`` runs the double before other processes (Telegram's servers do not
-             share our CPU; by default it competes like everything else)
+             and the worker's peak RSS (it holds N pending deliveries).
+             ``--load N``: N processes that each keep a core busy for the whole run (a busy machine,
+             reproducibly). ``--trace``: the same worker command with its limiter's turns and its HTTP
+             writes recorded; reports the most messages in any one second at each stage (turn, write to
+             the socket, arrival at the double) and the double's own stalls: where violations come from.
+             ``--nice -10``: the whole measurement (worker, double, load alike) before the other work of
+             a shared machine, so that "quiet" and "--load 1" mean the same from run to run.
+             ``--double-nice -10`` / ``--double-realtime`` (SCHED_FIFO): the double before other
+             processes, so its arrival stamps follow our writes however busy the machine is (Telegram's
+             servers do not share our CPU); by default it competes like everything else.
+    limiter  the send-rate limiter alone (``LocalSlots``, real timers, no worker): turns ÷ limit and
+             the busiest second, quiet or with ``--load N``
     latency  the web app (``koblenz-bot serve``, scheduler and worker in-process): time from the alert
              API's 202 to the first message at the double, to the banner (/api/alerts) and to the CAP feed
     scaleout 1 vs 2 worker processes on PostgreSQL, the double answering after 5 ms and not rate-bound
 
 Usage:
     .venv/bin/python bench/broadcast_bench.py fanout --subscribers 100000 --rate 1000
-    .venv/bin/python bench/broadcast_bench.py fanout --subscribers 100000 --rate 1000 --load 1 --trace
+    .venv/bin/python bench/broadcast_bench.py fanout --subscribers 100000 --rate 1000 --load 1 --trace --nice -10
     .venv/bin/python bench/broadcast_bench.py fanout --subscribers 3000 --rate 30
+    .venv/bin/python bench/broadcast_bench.py limiter --rate 1000 --seconds 20 --load 1
     .venv/bin/python bench/broadcast_bench.py latency --alerts 40
     .venv/bin/python bench/broadcast_bench.py scaleout --subscribers 20000
 """
@@ -31,7 +37,6 @@ import importlib.metadata
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,26 +48,21 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert
 
-from broadcasts.cap import to_cap_xml  # noqa: E402
-from broadcasts.capmodel import CapAlert, CapArea, CapInfo  # noqa: E402
-from broadcasts.service import Actor, Broadcasts  # noqa: E402
-from broadcasts.subscribers import Subscriber, Subscription  # noqa: E402
-from core.db import create_engine, migrate, sessionmaker  # noqa: E402
+from broadcasts.cap import to_cap_xml
+from broadcasts.capmodel import CapAlert, CapArea, CapInfo
+from broadcasts.service import Actor, Broadcasts
+from broadcasts.subscribers import Subscriber, Subscription
+from core.db import create_engine, migrate, sessionmaker
+from core.net import free_port
+from core.paths import PROJECT_ROOT as ROOT
 
 BIN = Path(sys.executable).parent
 TOKEN = "123456:BENCH-token"
 PG_ADMIN = os.environ.get("KOBLENZ_BOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mb(pid: int, key: str = "VmRSS") -> float:
@@ -105,7 +105,9 @@ class Load:
 
 
 class Double:
-    def __init__(self, per_second: int, delay: float = 0.0, limits: bool = True, nice: int = 0) -> None:
+    def __init__(
+        self, per_second: int, delay: float = 0.0, limits: bool = True, nice: int = 0, realtime: bool = False
+    ) -> None:
         command = [
             sys.executable,
             str(ROOT / "bench" / "telegram_double_server.py"),
@@ -114,6 +116,7 @@ class Double:
         ]
         command += ["--delay", str(delay)] + ([] if limits else ["--no-limits"])
         command += ["--nice", str(nice)] if nice else []
+        command += ["--realtime"] if realtime else []
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.url, self.stats_url = self.process.stdout.readline().split()
@@ -252,15 +255,35 @@ async def wait_sent(double: Double, expected: int, timeout: float, sample: Any =
 # -- fan-out ------------------------------------------------------------------------------------------
 
 
+def prioritise(nice: int) -> int | None:
+    """Run this process and its children (worker, double, load) at ``nice``. On Linux with autogroups
+    (``/proc/sys/kernel/sched_autogroup_enabled``) the CPU is shared between sessions first and a nice
+    value only counts inside its session; so the run gets a session of its own and that session's
+    autogroup gets ``nice`` too. Returns the autogroup's nice, or None when it was not changed."""
+    if os.getsid(0) != os.getpid():
+        try:
+            os.setsid()
+        except OSError:
+            pass  # a process group leader (started from an interactive shell): keep the caller's session
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
+    autogroup = Path("/proc/self/autogroup")
+    if os.getsid(0) != os.getpid() or not autogroup.exists():
+        return None  # never change the priority of the caller's whole session
+    autogroup.write_text(str(nice))
+    return int(autogroup.read_text().split()[-1])
+
+
 async def fanout(args: argparse.Namespace) -> dict[str, Any]:
+    autogroup_nice = prioritise(args.nice) if args.nice else None
     load: Load | None = None
+    worker: subprocess.Popen[bytes] | None = None
     trace: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         url = args.database_url or f"sqlite+aiosqlite:///{state / 'bench.sqlite3'}"
         if args.postgres:
             url = await pg_database()
-        double = Double(args.rate, nice=args.double_nice)
+        double = Double(args.rate, nice=args.double_nice, realtime=args.double_realtime)
         try:
             await prepare(url, args.subscribers)
             env = worker_env(url, double, args.rate, state)
@@ -292,6 +315,8 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
             if args.trace:
                 trace = json.loads((state / "trace").read_text())
         finally:
+            if worker is not None and worker.poll() is None:
+                worker.kill()
             if load is not None:
                 load.stop()
             double.stop()
@@ -308,12 +333,15 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
         "subscribers": args.subscribers,
         "limit_per_second": args.rate,
         "load_processes": args.load,
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "autogroup_nice": autogroup_nice,
         "cores": os.cpu_count(),
         "loadavg_1min_at_end": round(loadavg, 2),
         "sent": stats["sent"],
         "lost": args.subscribers - stats["unique_chats"],
         "duplicates": stats["duplicates"],
         "violations": stats["violations"],
+        "violation_kinds": stats["violation_kinds"],
         "rate_limited_429": stats["rate_limited"],
         "achieved_per_second": round(achieved, 1),
         "achieved_over_limit": round(achieved / args.rate, 4),
@@ -331,6 +359,7 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
             "everything_else": round(others_cpu, 1),  # other processes on the machine, this bench, kernel
         },
         "double_nice": times["nice"],
+        "double_realtime": times.get("realtime", False),
         "double_stalls_over_5ms": len(stalls),
         "double_stall_max_ms": round(max(stalls, default=0.0) * 1000, 1),
         "arrivals": busiest_second([t for _chat, t in times["arrivals"]], args.rate),
@@ -424,6 +453,45 @@ def run_worker(trace: str | None) -> None:
         getattr(importlib.import_module(module), function)()
     finally:
         Path(trace).write_text(json.dumps({"turns": turns, "writes": writes}))
+
+
+# -- the limiter alone ---------------------------------------------------------------------------------
+
+
+async def limiter(args: argparse.Namespace) -> dict[str, Any]:
+    """``LocalSlots`` with nothing else in the process: how close its turns come to its budget with the
+    event loop's real timers, quiet or with ``--load``; no worker, no double, no HTTP."""
+    from broadcasts.ratelimit import LocalSlots
+
+    autogroup_nice = prioritise(args.nice) if args.nice else None
+    load = Load(args.load)
+    try:
+        await asyncio.sleep(0.5)
+        slots = LocalSlots(args.rate)
+        turns: list[float] = []
+        busy = machine_busy_seconds()
+        end = time.monotonic() + args.seconds
+        while time.monotonic() < end:
+            await slots.wait_turn()
+            turns.append(time.monotonic())
+        busy = machine_busy_seconds() - busy
+    finally:
+        load_cpu = load.stop()
+    achieved = (len(turns) - 1) / (turns[-1] - turns[0])
+    return {
+        "benchmark": "limiter",
+        "limit_per_second": args.rate,
+        "load_processes": args.load,
+        "autogroup_nice": autogroup_nice,
+        "cores": os.cpu_count(),
+        "seconds": args.seconds,
+        "turns": len(turns),
+        "achieved_over_limit": round(achieved / args.rate, 4),
+        "budget_per_second": getattr(slots, "limit", None),
+        "turns_in_busiest_second": busiest_second(turns, args.rate),
+        "machine_cpu_seconds_busy": round(busy, 1),
+        "load_cpu_seconds": load_cpu,
+    }
 
 
 # -- latency ------------------------------------------------------------------------------------------
@@ -597,8 +665,20 @@ def main() -> None:
     fo.add_argument("--load", type=int, default=0, help="competing processes that each burn a core")
     fo.add_argument("--trace", action="store_true", help="record turns and writes in the worker")
     fo.add_argument("--double-nice", type=int, default=0, help="scheduling priority of the double")
+    fo.add_argument("--double-realtime", action="store_true", help="the double with SCHED_FIFO")
+    fo.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="priority of the whole run (worker, double, load) on a shared machine",
+    )
     wo = sub.add_parser("_worker")  # internal: the worker process of fanout
     wo.add_argument("--trace")
+    li = sub.add_parser("limiter")
+    li.add_argument("--rate", type=int, default=1000)
+    li.add_argument("--seconds", type=float, default=20.0)
+    li.add_argument("--load", type=int, default=0)
+    li.add_argument("--nice", type=int, default=0)
     la = sub.add_parser("latency")
     la.add_argument("--alerts", type=int, default=40)
     la.add_argument("--subscribers", type=int, default=20)
@@ -611,7 +691,7 @@ def main() -> None:
     if args.which == "_worker":
         run_worker(args.trace)
         return
-    runner = {"fanout": fanout, "latency": latency, "scaleout": scaleout}[args.which]
+    runner = {"fanout": fanout, "limiter": limiter, "latency": latency, "scaleout": scaleout}[args.which]
     print(json.dumps(asyncio.run(runner(args)), ensure_ascii=False))  # type: ignore[operator]
 
 

@@ -17,19 +17,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
 
-from broadcasts.cap import (  # noqa: E402
+from broadcasts.cap import (
     CapError,
     alert_to_json,
     parse_cap_json,
     parse_cap_xml,
     to_cap_xml,
 )
-from broadcasts.capmodel import CapArea  # noqa: E402
-from broadcasts.feeds import cap_atom_feed  # noqa: E402
-from broadcasts.templates import render_template  # noqa: E402
+from broadcasts.capmodel import CapArea
+from broadcasts.feeds import cap_atom_feed
+from broadcasts.templates import render_template
+from core.paths import PROJECT_ROOT as ROOT
 
 DATA = ROOT / "tests" / "data" / "cap"
 

@@ -11,17 +11,17 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
 
-from bot.chat import ChatService  # noqa: E402
-from bot.conversations import ConversationStore  # noqa: E402
-from bot.dialogue import Dialogue  # noqa: E402
-from bot.search import CatalogSearch  # noqa: E402
-from catalog.model import load_catalog  # noqa: E402
-from core.alerts import StaticAlerts  # noqa: E402
-from core.db import create_engine, migrate, sessionmaker  # noqa: E402
-from nlu.client import ParseResult  # noqa: E402
+from bot.chat import ChatService
+from bot.conversations import ConversationStore
+from bot.dialogue import Dialogue
+from bot.search import CatalogSearch
+from catalog.model import load_catalog
+from core.alerts import StaticAlerts
+from core.db import create_engine, migrate, sessionmaker
+from core.paths import PROJECT_ROOT as ROOT
+from nlu.client import ParseResult
 
 
 class ConstantParser:

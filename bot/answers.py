@@ -6,7 +6,7 @@ Only facts from the catalog are stated. Where a fact is missing, the answer says
 
 from __future__ import annotations
 
-from bot.events import Link, QuickReply
+from bot.events import Block, Bullets, Link, Paragraph, QuickReply, Title
 from catalog.aspects import Aspect
 from catalog.model import Catalog, Office, Service
 
@@ -21,10 +21,7 @@ ASPECT_BUTTONS: tuple[tuple[Aspect, str], ...] = (
     ("duration", "Dauer"),
 )
 ASK_115 = "die Behördennummer 115 (Mo–Fr 8–18 Uhr)"
-
-
-def _bullets(items: list[str] | tuple[str, ...]) -> str:
-    return "\n".join(f"• {item}" for item in items)
+CONTACT_LEAD = "So erreichen Sie Menschen in der Stadtverwaltung:"
 
 
 def _where_to_find_out(service: Service, office: Office | None) -> str:
@@ -37,46 +34,62 @@ def _where_to_find_out(service: Service, office: Office | None) -> str:
     return "Auskunft gibt " + ASK_115 + "."
 
 
-def _fees(service: Service, office: Office | None) -> str:
+def _list(lead: str, items: list[str] | tuple[str, ...], note: str | None = None) -> list[Block]:
+    """A lead-in sentence, the list, and an optional note under it."""
+    return [Paragraph(lead), Bullets(tuple(items)), *([Paragraph(note)] if note else [])]
+
+
+def _fees(service: Service, office: Office | None) -> list[Block]:
     if not service.fees:
-        return "Zu den Kosten habe ich keine geprüfte Angabe. " + _where_to_find_out(service, office)
-    lines = [f"{fee.item}: {fee.amount}" for fee in service.fees]
-    text = "Das kostet es:\n" + _bullets(lines)
-    return text + (f"\n{service.fees_note}" if service.fees_note else "")
+        return [
+            Paragraph("Zu den Kosten habe ich keine geprüfte Angabe. " + _where_to_find_out(service, office))
+        ]
+    return _list("Das kostet es:", [f"{fee.item}: {fee.amount}" for fee in service.fees], service.fees_note)
 
 
-def _documents(service: Service, office: Office | None) -> str:
+def _documents(service: Service, office: Office | None) -> list[Block]:
     if not service.documents:
-        return "Welche Unterlagen Sie brauchen, habe ich nicht sicher vorliegen. " + _where_to_find_out(
-            service, office
-        )
-    return "Bitte bringen Sie mit:\n" + _bullets(service.documents)
+        return [
+            Paragraph(
+                "Welche Unterlagen Sie brauchen, habe ich nicht sicher vorliegen. "
+                + _where_to_find_out(service, office)
+            )
+        ]
+    return _list("Bitte bringen Sie mit:", service.documents)
 
 
-def _location(office: Office | None, service: Service) -> str:
+def _location(office: Office | None, service: Service) -> list[Block]:
     if office is None:
-        return "Zuständig ist die Stadtverwaltung Koblenz. " + _where_to_find_out(service, office)
+        return [
+            Paragraph("Zuständig ist die Stadtverwaltung Koblenz. " + _where_to_find_out(service, office))
+        ]
     if office.address is None:
-        return f"Zuständig ist: {office.name}. Die Adresse habe ich nicht geprüft vorliegen; " + (
-            "Auskunft gibt " + ASK_115 + "."
-        )
+        return [
+            Paragraph(
+                f"Zuständig ist: {office.name}. Die Adresse habe ich nicht geprüft vorliegen; "
+                f"Auskunft gibt {ASK_115}."
+            )
+        ]
     text = f"Zuständig ist: {office.name}, {office.address.one_line()}."
-    return text + (f"\nBarrierefreiheit: {office.accessibility}" if office.accessibility else "")
+    return [Paragraph(text + (f"\nBarrierefreiheit: {office.accessibility}" if office.accessibility else ""))]
 
 
-def _hours(office: Office | None, service: Service) -> str:
+def _hours(office: Office | None, service: Service) -> list[Block]:
     if office is None:
-        return "Öffnungszeiten kann ich Ihnen dafür nicht nennen. " + _where_to_find_out(service, office)
+        return [
+            Paragraph(
+                "Öffnungszeiten kann ich Ihnen dafür nicht nennen. " + _where_to_find_out(service, office)
+            )
+        ]
     if office.hours:
-        text = f"Öffnungszeiten {office.name}:\n" + _bullets(office.hours_lines())
-        return text + (f"\n{office.hours_note}" if office.hours_note else "")
-    note = f"{office.hours_note}\n" if office.hours_note else ""
-    if "115" in note:
-        return f"{note}".strip()
-    return f"{note}Geprüfte Öffnungszeiten für {office.name} habe ich nicht. Auskunft gibt {ASK_115}."
+        return _list(f"Öffnungszeiten {office.name}:", office.hours_lines(), office.hours_note)
+    if office.hours_note and "115" in office.hours_note:
+        return [Paragraph(office.hours_note.strip())]
+    text = f"Geprüfte Öffnungszeiten für {office.name} habe ich nicht. Auskunft gibt {ASK_115}."
+    return [Paragraph(f"{office.hours_note}\n{text}" if office.hours_note else text)]
 
 
-def _online(service: Service, office: Office | None) -> str:
+def _online(service: Service, office: Office | None) -> list[Block]:
     online_links = service.links_of("online", "form", "payment")
     if service.online:
         text = service.online
@@ -84,10 +97,10 @@ def _online(service: Service, office: Office | None) -> str:
         text = "Das können Sie online erledigen."
     else:
         text = "Ein Online-Angebot dafür kenne ich nicht. " + _where_to_find_out(service, office)
-    return text
+    return [Paragraph(text)]
 
 
-def _appointment(service: Service, office: Office | None) -> str:
+def _appointment(service: Service, office: Office | None) -> list[Block]:
     booking = service.links_of("appointment")
     if service.appointment_required is True:
         text = "Sie brauchen dafür einen Termin."
@@ -96,22 +109,24 @@ def _appointment(service: Service, office: Office | None) -> str:
     else:
         text = "Ob Sie einen Termin brauchen, habe ich nicht sicher vorliegen."
     if booking:
-        return text + " Den Termin können Sie online buchen (Link unten)."
+        return [Paragraph(text + " Den Termin können Sie online buchen (Link unten).")]
     phone = f" unter {office.phone}" if office and office.phone else ""
-    return (
-        text
-        + f" Einen Termin vereinbaren Sie beim {office.name if office else 'zuständigen Amt'}{phone}"
-        + (f" oder über {ASK_115}.")
-    )
+    where = office.name if office else "zuständigen Amt"
+    return [Paragraph(f"{text} Einen Termin vereinbaren Sie beim {where}{phone} oder über {ASK_115}.")]
 
 
-def _duration(service: Service, office: Office | None) -> str:
+def _duration(service: Service, office: Office | None) -> list[Block]:
     if service.processing_time:
-        return f"Bearbeitungszeit: {service.processing_time}."
-    return "Wie lange es dauert, habe ich nicht geprüft vorliegen. " + _where_to_find_out(service, office)
+        return [Paragraph(f"Bearbeitungszeit: {service.processing_time}.")]
+    return [
+        Paragraph(
+            "Wie lange es dauert, habe ich nicht geprüft vorliegen. " + _where_to_find_out(service, office)
+        )
+    ]
 
 
-def aspect_text(aspect: Aspect, service: Service, office: Office | None) -> str:
+def aspect_blocks(aspect: Aspect, service: Service, office: Office | None) -> list[Block]:
+    """What the catalog says about one aspect of the service, as blocks."""
     if aspect == "fees":
         return _fees(service, office)
     if aspect == "documents":
@@ -126,7 +141,7 @@ def aspect_text(aspect: Aspect, service: Service, office: Office | None) -> str:
         return _appointment(service, office)
     if aspect == "duration":
         return _duration(service, office)
-    return service.summary
+    return [Paragraph(service.summary)]
 
 
 def service_links(catalog: Catalog, service: Service) -> tuple[Link, ...]:
@@ -143,28 +158,28 @@ def service_links(catalog: Catalog, service: Service) -> tuple[Link, ...]:
 
 def service_answer(
     catalog: Catalog, service: Service, aspects: list[Aspect], stadtteil: str | None = None
-) -> tuple[str, tuple[QuickReply, ...]]:
-    """The answer text, aspects asked first; and buttons for the other aspects."""
+) -> tuple[tuple[Block, ...], tuple[QuickReply, ...]]:
+    """The answer card (the service's title, the aspects asked first); and buttons for the other aspects."""
     office = catalog.office_of(service)
     asked: list[Aspect] = [a for a in aspects if a != "overview"] or ["overview"]
-    parts = [f"**{service.title}**"]
+    blocks: list[Block] = [Title(service.title)]
     for aspect in asked:
-        parts.append(aspect_text(aspect, service, office))
+        blocks += aspect_blocks(aspect, service, office)
     if asked == ["overview"]:
         if service.details:
-            parts.append(_bullets(service.details[:3]))
+            blocks.append(Bullets(tuple(service.details[:3])))
         if office and office.address:
-            parts.append(f"Zuständig: {office.name}, {office.address.one_line()}.")
+            blocks.append(Paragraph(f"Zuständig: {office.name}, {office.address.one_line()}."))
         elif office:
-            parts.append(f"Zuständig: {office.name}.")
+            blocks.append(Paragraph(f"Zuständig: {office.name}."))
     if service.links:
-        parts.append("Die passenden Links finden Sie unten.")
+        blocks.append(Paragraph("Die passenden Links finden Sie unten."))
     buttons = tuple(
         QuickReply(label, f"svc:{service.id}:{aspect}")
         for aspect, label in ASPECT_BUTTONS
         if aspect not in asked and _has_facts(aspect, service, office)
     )
-    return "\n\n".join(parts), buttons[:5]
+    return tuple(blocks), buttons[:5]
 
 
 def _has_facts(aspect: Aspect, service: Service, office: Office | None) -> bool:
@@ -184,9 +199,10 @@ def _has_facts(aspect: Aspect, service: Service, office: Office | None) -> bool:
     return True
 
 
-def contact_text(catalog: Catalog) -> tuple[str, tuple[Link, ...]]:
-    """How to reach a person: the Bürgeramt and the city's switchboard, as far as the catalog knows them."""
-    lines = ["So erreichen Sie Menschen in der Stadtverwaltung:"]
+def contact_blocks(catalog: Catalog, lead: str = CONTACT_LEAD) -> tuple[tuple[Block, ...], tuple[Link, ...]]:
+    """How to reach a person: the Bürgeramt and the city's switchboard, as far as the catalog knows them,
+    as a list under ``lead``; and the matching tel:/mailto: links."""
+    items: list[str] = []
     links: list[Link] = []
     for office_id in ("buergeramt", "rathaus"):
         office = catalog.offices.get(office_id)
@@ -207,7 +223,7 @@ def contact_text(catalog: Catalog) -> tuple[str, tuple[Link, ...]]:
         if office.email:
             details.append(f"E-Mail {office.email}")
             links.append(Link(f"E-Mail an {office.name}", f"mailto:{office.email}", "contact"))
-        lines.append("• " + ", ".join(details))
-    lines.append("• Behördennummer 115 (Mo–Fr 8–18 Uhr): Auskunft zu allen Anliegen der Verwaltung")
+        items.append(", ".join(details))
+    items.append("Behördennummer 115 (Mo–Fr 8–18 Uhr): Auskunft zu allen Anliegen der Verwaltung")
     links.append(Link("Behördennummer 115 anrufen", "tel:115", "contact"))
-    return "\n".join(lines), tuple(links)
+    return (Paragraph(lead), Bullets(tuple(items))), tuple(links)

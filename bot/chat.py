@@ -1,4 +1,4 @@
-"""ChatService: the one entry point every channel uses (web API, Rasa REST, CLI, later Telegram)."""
+"""ChatService: the one entry point every channel uses (web API, Rasa REST, Telegram, CLI)."""
 
 from __future__ import annotations
 

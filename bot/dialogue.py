@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot import InputRejected
-from bot.answers import contact_text, service_answer, service_links
-from bot.events import IncomingMessage, Link, QuickReply, Reply
+from bot.answers import contact_blocks, service_answer, service_links
+from bot.events import Block, IncomingMessage, Link, Paragraph, QuickReply, Reply, Title
 from bot.search import CatalogSearch, Hit, terms
 from catalog.aspects import ASPECTS, Aspect, find_aspects
-from catalog.model import Catalog, fold
-from core.alerts import ActiveAlert, AlertSource
+from catalog.model import Catalog
+from catalog.stadtteile import Stadtteile
+from core.alerts import ActiveAlert, AlertSource, severity_label
 from nlu import RasaUnavailable, service_for_intent
 from nlu.client import ParseResult
 
@@ -38,12 +39,6 @@ EXAMPLES = (
     QuickReply("Sperrmüll", "svc:sperrmuell:overview"),
     QuickReply("Mit einem Menschen sprechen", "handoff"),
 )
-SEVERITY_DE = {
-    "Extreme": "extreme Gefahr",
-    "Severe": "erhebliche Gefahr",
-    "Moderate": "Warnung",
-    "Minor": "Hinweis",
-}
 RASA_DOWN_NOTICE = (
     "Mein Sprachverständnis ist gerade nicht erreichbar. Ich habe deshalb im Katalog der Stadt gesucht."
 )
@@ -122,17 +117,7 @@ class Dialogue:
         self.max_chars = max_chars
         self.threshold = threshold
         self.margin = margin
-        self._stadtteile = [  # longest spelling first; patterns compiled once, not per message
-            (
-                canonical,
-                re.compile(rf"(?<![\w]){re.escape(fold(spelling))}(?![\w])"),
-                # ambiguous everyday words count only when capitalised as a name ("in Mitte", not "mitte Mai")
-                re.compile(rf"\b{re.escape(spelling.capitalize())}\b")
-                if spelling in ("mitte", "lay", "süd", "sued", "sud")
-                else None,
-            )
-            for spelling, canonical in sorted(catalog.stadtteil_names().items(), key=lambda kv: -len(kv[0]))
-        ]
+        self.stadtteile = Stadtteile(catalog)  # patterns compiled once, not per message
 
     async def handle(self, message: IncomingMessage, state: State) -> Turn:
         try:
@@ -152,7 +137,7 @@ class Dialogue:
                 quick_replies=EXAMPLES,
             )
             return Turn(reply, state, None, text)
-        stadtteil = self._find_stadtteil(text)
+        stadtteil = self.stadtteile.find(text)
         if stadtteil:
             state.stadtteil = stadtteil
         try:
@@ -173,7 +158,7 @@ class Dialogue:
         aspects = self._aspects(text, parsed)
         if parsed is not None:
             for value in parsed.entity_values("stadtteil"):
-                state.stadtteil = self.catalog.stadtteil_names().get(value.lower(), value)
+                state.stadtteil = self.stadtteile.canonical(value) or value
         if self._is_follow_up(text, aspects, parsed, state):
             assert state.last_service is not None
             return self._answer_service(
@@ -270,12 +255,12 @@ class Dialogue:
         self, service_id: str, aspects: list[Aspect], state: State, confidence: float | None
     ) -> Reply:
         service = self.catalog.service(service_id)
-        text, buttons = service_answer(self.catalog, service, aspects, state.stadtteil)
+        blocks, buttons = service_answer(self.catalog, service, aspects, state.stadtteil)
         state.last_service = service_id
         state.pending = []
         primary = next((a for a in aspects if a != "overview"), "overview")
-        return Reply(
-            text,
+        return Reply.of(
+            blocks,
             "service",
             service_id=service_id,
             aspect=primary,
@@ -310,36 +295,41 @@ class Dialogue:
             return self._answer_service(hits[0].service_id, aspects, state, None)
         candidates = _merge_candidates(hits, ranking)
         aspect = next((a for a in aspects if a != "overview"), "overview")
-        contact, links = contact_text(self.catalog)
         if candidates:
             buttons = tuple(
                 QuickReply(self.catalog.service(sid).title, f"svc:{sid}:{aspect}") for sid in candidates[:3]
             )
             state.pending = list(candidates[:3])
-            return Reply(
-                "Ich habe Ihre Frage nicht sicher verstanden. Meinen Sie eines davon?\n\n"
-                "Wenn nichts passt: " + contact,
+            contact, links = contact_blocks(
+                self.catalog, "Wenn nichts passt, erreichen Sie Menschen in der Stadtverwaltung so:"
+            )
+            return Reply.of(
+                (Paragraph("Ich habe Ihre Frage nicht sicher verstanden. Meinen Sie eines davon?"), *contact),
                 "fallback",
                 aspect=aspect,
                 links=links,
                 quick_replies=(*buttons, EXAMPLES[-1]),
             )
-        return Reply(
-            "Dazu habe ich leider nichts gefunden. " + contact,
+        contact, links = contact_blocks(self.catalog)
+        return Reply.of(
+            (Paragraph("Dazu habe ich leider nichts gefunden."), *contact),
             "fallback",
             links=links,
             quick_replies=EXAMPLES,
         )
 
     def _handoff(self, confidence: float | None) -> Reply:
-        text, links = contact_text(self.catalog)
-        return Reply(text, "handoff", confidence=confidence, links=links)
+        blocks, links = contact_blocks(self.catalog)
+        return Reply.of(blocks, "handoff", confidence=confidence, links=links)
 
     def _out_of_scope(self, text: str, confidence: float) -> Reply:
-        contact, links = contact_text(self.catalog)
-        return Reply(
+        contact, links = contact_blocks(self.catalog)
+        scope = Paragraph(
             "Dabei kann ich leider nicht helfen: Ich beantworte Fragen zu den Leistungen der "
-            "Stadtverwaltung Koblenz, etwa zu Ausweisen, Ummeldung, Auto, Müll oder Steuern.\n\n" + contact,
+            "Stadtverwaltung Koblenz, etwa zu Ausweisen, Ummeldung, Auto, Müll oder Steuern."
+        )
+        return Reply.of(
+            (scope, *contact),
             "fallback",
             confidence=confidence,
             links=links,
@@ -375,13 +365,7 @@ class Dialogue:
                 confidence=confidence,
                 links=OFFICIAL_WARNING_LINKS,
             )
-        parts = []
-        for alert in local:
-            area = ", ".join(alert.areas) if alert.areas else "ganz Koblenz"
-            parts.append(
-                f"⚠ {alert.headline} ({alert.severity}, {area})\n{alert.description}\n{alert.instruction}"
-            )
-        return Reply("\n\n".join(parts), "alerts", confidence=confidence, links=OFFICIAL_WARNING_LINKS)
+        return _alert_answer(local, confidence)
 
     def _subscription_reply(self, intent: str, state: State, confidence: float | None) -> Reply:
         where = f" für {state.stadtteil}" if state.stadtteil else ""
@@ -407,15 +391,6 @@ class Dialogue:
         lead = alerts[0]
         return _with_notice(reply, f"⚠ Aktuelle Warnung: {lead.headline}")
 
-    def _find_stadtteil(self, text: str) -> str | None:
-        folded = f" {fold(text)} "
-        for canonical, pattern, as_name in self._stadtteile:
-            if pattern.search(folded):
-                if as_name is not None and not as_name.search(text):
-                    continue
-                return canonical
-        return None
-
 
 def _with_notice(reply: Reply, notice: str) -> Reply:
     from dataclasses import replace
@@ -430,17 +405,22 @@ def _related(asked: str, word: str) -> bool:
 
 
 def _alert_answer(alerts: list[ActiveAlert], confidence: float | None) -> Reply:
-    parts, links = [], []
+    """Each warning as a card: headline, level (in the citizens' German words) and area, text, advice."""
+    blocks: list[Block] = []
+    links: list[Link] = []
     for alert in alerts:
         area = ", ".join(alert.areas) if alert.areas else "ganz Koblenz"
-        severity = SEVERITY_DE.get(alert.severity, alert.severity)
-        lines = [f"**⚠ {alert.headline}**", f"{severity.capitalize()} · {area}", alert.description]
+        blocks += [
+            Title(f"⚠ {alert.headline}"),
+            Paragraph(f"Warnstufe: {severity_label(alert.severity)} · Betroffen: {area}"),
+        ]
+        if alert.description:
+            blocks.append(Paragraph(alert.description))
         if alert.instruction:
-            lines.append(f"Was Sie tun sollten: {alert.instruction}")
-        parts.append("\n".join(line for line in lines if line))
+            blocks.append(Paragraph(f"Was Sie tun sollten: {alert.instruction}"))
         if alert.web:
             links.append(Link(f"Mehr zur Warnung: {alert.headline}", alert.web, "info"))
-    return Reply("\n\n".join(parts), "alerts", confidence=confidence, links=(*links, *OFFICIAL_WARNING_LINKS))
+    return Reply.of(blocks, "alerts", confidence=confidence, links=(*links, *OFFICIAL_WARNING_LINKS))
 
 
 def _merge_candidates(hits: list[Hit], ranking: tuple[tuple[str, float], ...]) -> list[str]:

@@ -1,7 +1,8 @@
 """The chat's HTTP routes: ``POST /api/chat``, ``DELETE /api/chat/{id}`` and ``GET /api/alerts``.
 
 ``routes`` is handed to the composition root (``app.web``), which fills the keys below. Errors are raised
-and mapped to JSON once, by ``core.http.error_middleware``.
+and mapped to JSON once, by ``core.http.error_middleware``. The bodies in and out are the pydantic models
+below; ``app.openapi`` describes the endpoints from them, so each limit is written once, here.
 """
 
 from __future__ import annotations
@@ -9,16 +10,22 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
-from typing import Any
+from typing import Annotated, Literal, Self
 
 from aiohttp import web
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from bot import BotError
 from bot.chat import ChatService
+from bot.events import LinkKind, ReplyKind
+from catalog.aspects import Aspect
 from catalog.model import Catalog
-from core import BadRequest
-from core.http import client_key, read_json_object
+from core.alerts import severity_label
+from core.bodies import Body, read_body
+from core.http import client_key
 from core.keys import ALERTS
+from core.settings import Settings
 
 CATALOG = web.AppKey("catalog", Catalog)
 CHAT = web.AppKey("chat", ChatService)
@@ -63,24 +70,110 @@ def check_rate(request: web.Request, *keys: str) -> None:
         raise RateLimited()
 
 
-def text_field(body: dict[str, Any], name: str, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"Das Feld „{name}“ muss ein Text sein.", code=f"invalid_{name}")
-    return value
+# -- bodies in and out --------------------------------------------------------------------------------
+
+TOKEN_MIN, TOKEN_MAX = 8, 128
+ConversationToken = Annotated[
+    str,
+    StringConstraints(min_length=TOKEN_MIN, max_length=TOKEN_MAX),
+    Field(description="opaque token chosen by the client or returned by the first answer; send it back"),
+]
+TOKEN_MESSAGE = f"Die Gesprächs-ID muss {TOKEN_MIN} bis {TOKEN_MAX} Zeichen lang sein."
+_DEFAULT_MAX_CHARS = f"{Settings.model_fields['max_message_chars'].default:,}".replace(",", ".")
+
+
+class ChatRequest(Body):
+    """A citizen's message, or a quick reply's payload (at least one of the two)."""
+
+    model_config = {"json_schema_extra": {"anyOf": [{"required": ["message"]}, {"required": ["payload"]}]}}
+    messages = {"conversation_id": TOKEN_MESSAGE}
+
+    # the message's length limit is a runtime setting: longer ones get a polite answer, not an error
+    message: str | None = Field(
+        None,
+        description=f"the question; longer than MAX_MESSAGE_CHARS (default {_DEFAULT_MAX_CHARS}) "
+        "is answered with a request for a shorter one",
+    )
+    payload: str | None = Field(
+        None, description="a quick reply's payload: svc:<service_id>:<aspect>, handoff"
+    )
+    conversation_id: ConversationToken | None = None
+
+    @model_validator(mode="after")
+    def _message_or_payload(self) -> Self:
+        if self.message is None and self.payload is None:
+            raise PydanticCustomError("missing", "message or payload required", {"field": "message"})
+        return self
+
+
+class LinkOut(BaseModel):
+    title: str
+    url: str
+    kind: LinkKind
+
+
+class QuickReplyOut(BaseModel):
+    title: str
+    payload: str = Field(description="send it back as the next request's payload")
+
+
+class TextBlock(BaseModel):
+    type: Literal["title", "paragraph"]
+    text: str
+
+
+class BulletsBlock(BaseModel):
+    type: Literal["bullets"]
+    items: list[str]
+
+
+class ChatReply(BaseModel):
+    """The bot's answer: ``bot.events.Reply.as_dict()`` and the conversation token."""
+
+    conversation_id: str = Field(description="opaque token; send it back to continue")
+    text: str = Field(description="plain-text rendering of blocks, no markup")
+    blocks: list[Annotated[TextBlock | BulletsBlock, Field(discriminator="type")]] = Field(
+        description="the reply's body as structure"
+    )
+    kind: ReplyKind
+    service_id: str | None
+    aspect: Aspect | None
+    confidence: float | None
+    links: list[LinkOut]
+    quick_replies: list[QuickReplyOut]
+    notices: list[str] = Field(description="e.g. an active warning, shown before the answer")
+
+
+class Deleted(BaseModel):
+    deleted: bool
+
+
+class BannerAlert(BaseModel):
+    identifier: str
+    headline: str
+    severity: str
+    severity_label: str
+    description: str
+    instruction: str
+    areas: list[str]
+    web: str | None
+    expires: str | None = Field(description="ISO 8601 with offset")
+
+
+class ActiveAlerts(BaseModel):
+    """Active warnings for the website banner and the chat widget, most severe first."""
+
+    alerts: list[BannerAlert]
+
+
+# -- handlers -------------------------------------------------------------------------------------------
 
 
 async def chat_handler(request: web.Request) -> web.Response:
-    body = await read_json_object(request)
-    message = text_field(body, "message", required="payload" not in body) or ""
-    payload = text_field(body, "payload", required=False)
-    token = text_field(body, "conversation_id", required=False) or secrets.token_urlsafe(16)
-    if not 8 <= len(token) <= 128:
-        raise BadRequest("Die Gesprächs-ID muss 8 bis 128 Zeichen lang sein.", code="invalid_conversation_id")
+    body = await read_body(request, ChatRequest)
+    token = body.conversation_id or secrets.token_urlsafe(16)
     check_rate(request, "c:" + token, "ip:" + client_key(request))
-    result = await request.app[CHAT].chat("web", token, message, payload)
+    result = await request.app[CHAT].chat("web", token, body.message or "", body.payload)
     return web.json_response({"conversation_id": token, **result.reply.as_dict()})
 
 
@@ -99,6 +192,7 @@ async def alerts_handler(request: web.Request) -> web.Response:
                     "identifier": a.identifier,
                     "headline": a.headline,
                     "severity": a.severity,
+                    "severity_label": severity_label(a.severity),
                     "description": a.description,
                     "instruction": a.instruction,
                     "areas": list(a.areas),

@@ -8,6 +8,8 @@ import re
 import secrets
 from pathlib import Path
 
+from pydantic import SecretStr
+
 _REDACTIONS = (
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[E-Mail entfernt]"),
     (re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,3})?\b"), "[IBAN entfernt]"),
@@ -27,10 +29,12 @@ def pseudonym(key: str, channel: str, external_id: str) -> str:
     return hmac.new(key.encode(), f"{channel}:{external_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def load_or_create_key(configured: str, state_dir: Path) -> str:
-    """The configured key, or one generated once into state_dir (git-ignored, readable by the owner only)."""
-    if configured:
-        return configured
+def load_or_create_key(configured: SecretStr, state_dir: Path) -> str:
+    """The configured key, or one generated once into state_dir (git-ignored, readable by the owner only).
+
+    The one place the configured ``PSEUDONYM_KEY`` leaves its ``SecretStr``: the key is for the HMAC."""
+    if configured.get_secret_value():
+        return configured.get_secret_value()
     path = state_dir / "pseudonym.key"
     if path.exists():
         return path.read_text().strip()

@@ -1,21 +1,20 @@
 """``StoreAlerts``: the bot's ``AlertSource`` (website banner, /api/alerts, the dialogue) read from the
-Alert table: the current message of every alert that is active, public and not expired.
-
-Test and draft messages and non-public ones are never shown; exercises are, marked as such."""
+Alert table: the current message of every active alert (``broadcasts.active``: published, current, not
+expired), most severe first. Exercises are shown like real alerts, their headline marked "Übung: "."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from broadcasts import active
 from broadcasts.alertrows import to_cap
-from broadcasts.models import Alert, utcnow
-from core.alerts import ActiveAlert
-
-_SEVERITY_ORDER = {"Extreme": 0, "Severe": 1, "Moderate": 2, "Minor": 3, "Unknown": 4}
+from broadcasts.models import Alert
+from core.alerts import SEVERITY_RANK, ActiveAlert
+from core.time import utcnow
 
 
 class StoreAlerts:
@@ -45,25 +44,17 @@ class StoreAlerts:
         async with sessions() as session:
             rows = (
                 await session.scalars(
-                    select(Alert)
-                    .where(
-                        Alert.state == "active",
-                        or_(Alert.expires_at.is_(None), Alert.expires_at > now),
-                        Alert.status.in_(("Actual", "Exercise")),
-                        Alert.scope == "Public",
-                    )
-                    .order_by(Alert.sent.desc())
+                    select(Alert).where(active.active(now)).order_by(Alert.sent.desc())
                 )
             ).all()
         alerts = []
         for row in rows:
             cap = to_cap(row)
             info = cap.info("de")
-            prefix = "Übung: " if cap.status == "Exercise" else ""
             alerts.append(
                 ActiveAlert(
                     identifier=row.identifier,
-                    headline=prefix + info.headline,
+                    headline=active.headline(cap),
                     severity=info.severity,
                     description=info.description,
                     instruction=info.instruction,
@@ -72,7 +63,7 @@ class StoreAlerts:
                     expires=row.expires_at,
                 )
             )
-        alerts.sort(key=lambda a: _SEVERITY_ORDER.get(a.severity, 5))
+        alerts.sort(key=lambda a: SEVERITY_RANK.get(a.severity, len(SEVERITY_RANK)))
         if generation == self._generation:
             self._cached = (time.monotonic(), alerts)
         return alerts

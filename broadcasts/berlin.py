@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 from broadcasts import InvalidRequest
+from core.time import BERLIN
 
-BERLIN = ZoneInfo("Europe/Berlin")
 _ABBREVIATIONS = {"MESZ": 2, "CEST": 2, "MEZ": 1, "CET": 1}
 
 

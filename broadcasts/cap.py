@@ -21,10 +21,11 @@ any kind (and so every entity, internal or external: XXE, "billion laughs") is r
 with defusedxml (``forbid_dtd``/``forbid_entities``/``forbid_external``); the tree is then built by lxml
 with entity resolution, DTD loading, network access and huge trees switched off.
 
-Exceptions (one tree; each carries a German ``message_de`` for citizens' and staff's eyes, an English
-``message_en`` (also ``str(exc)``), a stable ``code``, a suggested ``http_status`` and, where known, the
-failing ``element``, its ``line`` in the XML and a ``path`` such as ``info[0].area[1].areaDesc``;
-``to_dict()`` gives the JSON body for a 4xx answer)::
+Exceptions (one tree below ``broadcasts.BroadcastError``, so ``core.http.error_middleware`` answers them
+like every other error; each carries a German ``message`` (also ``message_de``) for citizens' and staff's
+eyes, an English ``message_en`` (also ``str(exc)``), a stable ``code``, the HTTP ``status`` and, where
+known, the failing ``element``, its ``line`` in the XML and a ``path`` such as ``info[0].area[1].areaDesc``;
+all but the German message are the ``extra`` fields of the JSON answer)::
 
     CapError                      root; never raised itself
     ├── CapTooLarge               413  input over the size limit (checked before parsing)
@@ -52,7 +53,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import ParseError
 
@@ -60,6 +61,7 @@ import defusedxml.ElementTree as DefusedET
 from defusedxml.common import DefusedXmlException
 from lxml import etree
 
+from broadcasts import BroadcastError
 from broadcasts.capmodel import CapAlert, CapArea, CapInfo
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -78,11 +80,30 @@ _FORBIDDEN_ID_CHARS = re.compile(r"[\s,<&]")
 # -- exceptions -----------------------------------------------------------------------------------
 
 
-class CapError(Exception):
+class _Where:
+    """Where a CAP error is (``element``, ``line``, ``path``), kept in ``extra``: part of the JSON answer."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, error: CapError | None, owner: type | None = None) -> Any:
+        return None if error is None else error.extra.get(self.name)
+
+    def __set__(self, error: CapError, value: str | int | None) -> None:
+        if value is None:
+            error.extra.pop(self.name, None)
+        else:
+            error.extra[self.name] = value
+
+
+class CapError(BroadcastError):
     """Root of every CAP error; see the module docstring for the tree."""
 
-    code: ClassVar[str] = "cap_error"
-    http_status: ClassVar[int] = 400
+    code = "cap_error"
+    status = 400
+    element = _Where()
+    line = _Where()
+    path = _Where()
 
     def __init__(
         self,
@@ -93,56 +114,50 @@ class CapError(Exception):
         line: int | None = None,
         path: str | None = None,
     ) -> None:
-        super().__init__(message_en)
+        super().__init__(message_de, message_en=message_en)
         self.message_de = message_de
         self.message_en = message_en
-        self.element = element
-        self.line = line
-        self.path = path
+        self.element, self.line, self.path = element, line, path
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON body for an HTTP error answer (German message first, English for integrators)."""
-        body: dict[str, Any] = {"error": self.code, "message": self.message_de, "message_en": self.message_en}
-        for key in ("element", "line", "path"):
-            value = getattr(self, key)
-            if value is not None:
-                body[key] = value
-        return body
+    def __str__(self) -> str:
+        return self.message_en
 
 
 class CapTooLarge(CapError):
     code = "cap_too_large"
-    http_status = 413
+    status = 413
 
 
 class CapNotWellFormed(CapError):
     code = "cap_not_well_formed"
-    http_status = 400
+    status = 400
 
 
 class CapUnsafe(CapError):
     code = "cap_unsafe"
-    http_status = 400
+    status = 400
 
 
 class CapSchemaError(CapError):
     code = "cap_schema"
-    http_status = 422
+    status = 422
 
 
 class CapSemanticError(CapError):
     code = "cap_semantic"
-    http_status = 422
+    status = 422
 
 
 class CapUnknownReference(CapSemanticError):
-    """For the engine: an Update or Cancel that references an alert we never issued or received."""
+    """For the engine: an Update or Cancel that references an alert we never issued or received.
+    ``german`` replaces the standard German text (the engine's own, more specific one)."""
 
     code = "cap_unknown_reference"
 
-    def __init__(self, reference: str) -> None:
+    def __init__(self, reference: str, german: str | None = None) -> None:
         super().__init__(
-            f"Die Nachricht bezieht sich auf eine unbekannte Warnung ({reference}). "
+            german
+            or f"Die Nachricht bezieht sich auf eine unbekannte Warnung ({reference}). "
             "Bitte prüfen Sie die Angabe unter <references>.",
             f"references an unknown alert: {reference}",
             element="references",
@@ -152,7 +167,7 @@ class CapUnknownReference(CapSemanticError):
 
 class CapTemplateError(CapError):
     code = "cap_template"
-    http_status = 400
+    status = 400
 
 
 def _too_large(size: int, max_bytes: int) -> CapTooLarge:
@@ -793,7 +808,9 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 def _scalar(value: object, path: str, name: str, numbers: bool = False) -> str:
     if isinstance(value, str):
         if _NOT_XML.search(value):  # XML 1.0 cannot carry control characters: a clear 4xx, not a crash
-            raise _json_error(path, "enthält Steuerzeichen, die XML nicht erlaubt.", "control character", name)
+            raise _json_error(
+                path, "enthält Steuerzeichen, die XML nicht erlaubt.", "control character", name
+            )
         return value
     if numbers and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)

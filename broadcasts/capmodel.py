@@ -40,7 +40,7 @@ class CapArea:
     area_desc: str  # e.g. "Lützel" or "Koblenz"
     polygons: tuple[str, ...] = ()  # CAP polygon strings "lat,lon lat,lon ..." (first == last point)
     geocodes: tuple[tuple[str, str], ...] = ()  # (valueName, value), e.g. ("ARS", "071110000000")
-    # added for issue 5 (optional, at the end): CAP circles "lat,lon radius_km"
+    # optional, at the end: CAP circles "lat,lon radius_km"
     circles: tuple[str, ...] = ()
 
 
@@ -62,7 +62,7 @@ class CapInfo:
     web: str | None = None
     contact: str | None = None
     areas: tuple[CapArea, ...] = ()
-    # added for issue 5 (optional, at the end): further CAP info elements the city uses
+    # optional, at the end: further CAP info elements the city uses
     response_types: tuple[ResponseType, ...] = ()  # e.g. ("Evacuate",) for a bomb defusal
     audience: str | None = None
     event_codes: tuple[tuple[str, str], ...] = ()  # (valueName, value)

@@ -26,20 +26,23 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from broadcasts import BroadcastError
+from broadcasts import BroadcastError, TextTooLong
 from broadcasts.alertrows import to_cap
 from broadcasts.berlin import parse_local, show
 from broadcasts.capmodel import CapAlert, CapArea, CapInfo
 from broadcasts.engine import running
 from broadcasts.models import Alert, Delivery, OutboundMessage
-from broadcasts.publishers import Publisher
-from broadcasts.service import Actor, Broadcasts, broadcast_texts
+from broadcasts.publishers import Publisher, carrying, push_only, text_length
+from broadcasts.service import Actor, Broadcasts, broadcast_texts, default_post_text
+from broadcasts.states import OPEN, DeliveryState, FanoutState, PostState
 from broadcasts.subscribers import TOPICS, TOPICS_WITH_AREAS, Subscriber, Subscription, as_row
+from catalog.model import load_catalog
+from catalog.stadtteile import Stadtteile
 from core.db import create_engine, migrate, sessionmaker
 from core.settings import Settings
 
@@ -73,6 +76,20 @@ def _run(settings: Settings, work: Callable[[AsyncEngine], Any], migrate_first: 
     return asyncio.run(main())
 
 
+def _run_with_channels(
+    settings: Settings,
+    publishers: PublisherFactory,
+    work: Callable[[AsyncEngine, Broadcasts], Any],
+) -> int:
+    """Run ``work`` with a service that checks texts through the channels these settings switch on."""
+
+    async def opened(engine: AsyncEngine) -> Any:
+        async with publishers(settings) as channels:
+            return await work(engine, Broadcasts(sessionmaker(engine), channels=channels.values()))
+
+    return _run(settings, opened)
+
+
 # -- posts -------------------------------------------------------------------------------------------
 
 
@@ -80,15 +97,14 @@ def _when(value: str | None) -> dt.datetime | None:
     return parse_local(value) if value else None
 
 
-def cmd_broadcast_create(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_broadcast_create(settings: Settings, args: argparse.Namespace, publishers: PublisherFactory) -> int:
     body = Path(args.text_file).read_text(encoding="utf-8") if args.text_file else args.text
     if not body:
         print("Bitte geben Sie den Text mit --text oder --text-file an.", file=sys.stderr)
         return 2
     variants = dict(v.split("=", 1) for v in args.variant or [])
 
-    async def work(engine: AsyncEngine) -> int:
-        service = Broadcasts(sessionmaker(engine))
+    async def work(_engine: AsyncEngine, service: Broadcasts) -> int:
         actor = _actor(args, "presse")
         broadcast_id = await service.create(actor, args.topic, body, args.link, args.image, variants)
         if args.at or args.now:
@@ -101,19 +117,18 @@ def cmd_broadcast_create(settings: Settings, args: argparse.Namespace) -> int:
             )
         return 0
 
-    return _run(settings, work)
+    return _run_with_channels(settings, publishers, work)
 
 
-def cmd_broadcast_schedule(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(engine: AsyncEngine) -> int:
-        service = Broadcasts(sessionmaker(engine))
+def cmd_broadcast_schedule(settings: Settings, args: argparse.Namespace, publishers: PublisherFactory) -> int:
+    async def work(engine: AsyncEngine, service: Broadcasts) -> int:
         broadcast = await service.schedule(_actor(args, "presse"), args.id, _when(args.at))
         print(f"Meldung {broadcast.id} eingeplant für {show(broadcast.scheduled_at)}.")
         if args.follow:
             await _follow(engine, lambda: _progress(engine, broadcast_id=broadcast.id), wait_start=True)
         return 0
 
-    return _run(settings, work)
+    return _run_with_channels(settings, publishers, work)
 
 
 def cmd_broadcast_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -129,22 +144,42 @@ def cmd_broadcast_list(settings: Settings, args: argparse.Namespace) -> int:
     return _run(settings, work)
 
 
-def cmd_broadcast_show(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(engine: AsyncEngine) -> int:
-        b = await Broadcasts(sessionmaker(engine)).get(args.id)
+def cmd_broadcast_show(settings: Settings, args: argparse.Namespace, publishers: PublisherFactory) -> int:
+    async def work(engine: AsyncEngine, service: Broadcasts) -> int:
+        b = await service.get(args.id)
         print(f"Meldung {b.id} · Thema {b.topic} · Status {b.state}")
         print(
             f"Eingeplant: {show(b.scheduled_at)} · erstellt von {b.created_by} ({b.role}) am {show(b.created_at)}"
         )
         if b.started_at:
             print(f"Versand begonnen: {show(b.started_at)} · beendet: {show(b.finished_at)}")
-        for channel, body in broadcast_texts(b).items():
-            print(f"\n--- Vorschau {channel} ({len(body)} Zeichen) ---\n{body}")
+        _print_previews(service, broadcast_texts(b), default_post_text(b))
         print()
         _print_progress(await _progress(engine, broadcast_id=b.id))
         return 0
 
-    return _run(settings, work)
+    return _run_with_channels(settings, publishers, work)
+
+
+def _number(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
+
+
+def _print_previews(service: Broadcasts, texts: dict[str, str], default: str) -> None:
+    """What readers of each channel that is on will see (push channels first), through its ``preview``;
+    a text over a channel's limit is shown with the refusal its ``check`` gives."""
+    channels = sorted(carrying(service.channels.values(), "post"), key=lambda c: not c.capabilities.push)
+    if not channels:
+        print("\nKein Kanal eingerichtet, der Mitteilungen zeigt.")
+    for channel in channels:
+        body = texts.get(channel.name, default)
+        limit = channel.capabilities.max_text
+        size = f"{_number(text_length(body))} Zeichen" + (f", höchstens {_number(limit)}" if limit else "")
+        print(f"\n--- Vorschau {channel.label} ({size}) ---\n{channel.preview(body)}")
+        try:
+            channel.check(body)
+        except TextTooLong as exc:
+            print(f"!!! {exc.message}")
 
 
 def cmd_broadcast_cancel(settings: Settings, args: argparse.Namespace) -> int:
@@ -177,16 +212,15 @@ def _stadtteile(settings: Settings, raw: str | None) -> tuple[str, ...]:
     for part in (p.strip() for p in raw.replace(",", ";").split(";")):
         if not part:
             continue
-        if part.lower() not in known:
+        name = known.canonical(part)
+        if name is None:
             raise SystemExit(f"Unbekannter Stadtteil „{part}“.")
-        names.append(known[part.lower()])
+        names.append(name)
     return tuple(dict.fromkeys(names))
 
 
-def _known_stadtteile(settings: Settings) -> dict[str, str]:
-    from catalog.model import load_catalog
-
-    return load_catalog(settings.catalog_dir).stadtteil_names()
+def _known_stadtteile(settings: Settings) -> Stadtteile:
+    return Stadtteile(load_catalog(settings.catalog_dir))
 
 
 def _alert_from_flags(settings: Settings, args: argparse.Namespace) -> CapAlert:
@@ -231,11 +265,15 @@ def _read_cap(path: str, max_bytes: int) -> tuple[CapAlert, str]:
     return parse_cap_xml(data, max_bytes), data.decode("utf-8")
 
 
-def _submit(settings: Settings, args: argparse.Namespace, build: Callable[[Broadcasts], Any]) -> int:
+def _submit(
+    settings: Settings,
+    args: argparse.Namespace,
+    build: Callable[[Broadcasts], Any],
+    publishers: PublisherFactory,
+) -> int:
     from broadcasts.cap import CapError, to_cap_xml
 
-    async def work(engine: AsyncEngine) -> int:
-        service = Broadcasts(sessionmaker(engine))
+    async def work(engine: AsyncEngine, service: Broadcasts) -> int:
         try:
             made = await build(service)
         except CapError as exc:
@@ -253,10 +291,10 @@ def _submit(settings: Settings, args: argparse.Namespace, build: Callable[[Broad
             )
         return 0
 
-    return _run(settings, work)
+    return _run_with_channels(settings, publishers, work)
 
 
-def cmd_alert_issue(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_alert_issue(settings: Settings, args: argparse.Namespace, publishers: PublisherFactory) -> int:
     async def build(_service: Broadcasts) -> Any:
         if args.cap:
             return _read_cap(args.cap, settings.alert_max_bytes)
@@ -274,10 +312,10 @@ def cmd_alert_issue(settings: Settings, args: argparse.Namespace) -> int:
             )
         return _alert_from_flags(settings, args)
 
-    return _submit(settings, args, build)
+    return _submit(settings, args, build, publishers)
 
 
-def cmd_alert_update(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_alert_update(settings: Settings, args: argparse.Namespace, publishers: PublisherFactory) -> int:
     async def build(service: Broadcasts) -> Any:
         if args.cap:
             return _read_cap(args.cap, settings.alert_max_bytes)
@@ -294,10 +332,10 @@ def cmd_alert_update(settings: Settings, args: argparse.Namespace) -> int:
             correction=args.correction,
         )
 
-    return _submit(settings, args, build)
+    return _submit(settings, args, build, publishers)
 
 
-def cmd_alert_cancel(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_alert_cancel(settings: Settings, args: argparse.Namespace, publishers: PublisherFactory) -> int:
     async def build(service: Broadcasts) -> Any:
         if args.cap:
             return _read_cap(args.cap, settings.alert_max_bytes)
@@ -306,7 +344,7 @@ def cmd_alert_cancel(settings: Settings, args: argparse.Namespace) -> int:
         head = to_cap(await service.head_of(args.identifier))
         return render_all_clear(head, hinweis=args.hinweis)
 
-    return _submit(settings, args, build)
+    return _submit(settings, args, build, publishers)
 
 
 def cmd_alert_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -352,16 +390,14 @@ async def _progress(
         fanning = await session.scalar(
             select(func.count())
             .select_from(OutboundMessage)
-            .where(OutboundMessage.fanout_state != "done", OutboundMessage.id.in_(messages))
+            .where(OutboundMessage.fanout_state != FanoutState.DONE, OutboundMessage.id.in_(messages))
         )
     report: dict[str, dict[str, Any]] = {}
     for channel, state, count in counts:
-        report.setdefault(
-            channel, {"sent": 0, "pending": 0, "in_flight": 0, "failed": 0, "deactivated": 0, "cancelled": 0}
-        )[state] = int(count)
+        report.setdefault(channel, {s.value: 0 for s in DeliveryState})[state.value] = int(count)
     for channel, row in report.items():
         rate = rates.get(channel, 0) / 60.0
-        waiting = row["pending"] + row["in_flight"]
+        waiting = sum(row[s] for s in OPEN)
         row["rate_per_second"] = round(rate, 1)
         row["eta_seconds"] = round(waiting / rate) if rate > 0 and waiting else (0 if not waiting else None)
         row["fanout_running"] = bool(fanning)
@@ -379,11 +415,10 @@ def _print_progress(report: dict[str, dict[str, Any]]) -> None:
         print("Noch keine Zustellungen.")
     for channel, row in sorted(report.items()):
         print(
-            f"{channel}: {row['sent']:,} gesendet · {row['pending'] + row['in_flight']:,} ausstehend · "
-            f"{row['failed']:,} fehlgeschlagen · {row['deactivated']:,} abgemeldet · "
-            f"{row['cancelled']:,} gestoppt · {row['rate_per_second']}/s · Rest {_eta(row['eta_seconds'])}".replace(
-                ",", "."
-            )
+            f"{channel}: {row[DeliveryState.SENT]:,} gesendet · {sum(row[s] for s in OPEN):,} ausstehend · "
+            f"{row[DeliveryState.FAILED]:,} fehlgeschlagen · {row[DeliveryState.DEACTIVATED]:,} abgemeldet · "
+            f"{row[DeliveryState.CANCELLED]:,} gestoppt · {row['rate_per_second']}/s · "
+            f"Rest {_eta(row['eta_seconds'])}".replace(",", ".")
         )
 
 
@@ -396,7 +431,7 @@ async def _follow(
     while True:
         report = await get()
         _print_progress(report)
-        waiting = sum(r["pending"] + r["in_flight"] for r in report.values())
+        waiting = sum(r[s] for r in report.values() for s in OPEN)
         fanning = any(r["fanout_running"] for r in report.values())
         started = started or bool(report)
         if started and not waiting and not fanning:
@@ -438,7 +473,7 @@ def _split(value: str) -> list[str]:
 
 
 def validate_rows(
-    content: str, known_stadtteile: dict[str, str]
+    content: str, known_stadtteile: Stadtteile
 ) -> tuple[list[tuple[str, str, list[str], list[str]]], list[str]]:
     """Check every row; return (rows, errors with line numbers). Nothing is imported when errors exist."""
     errors: list[str] = []
@@ -468,10 +503,11 @@ def validate_rows(
             problems.append(f"unbekanntes Thema {', '.join(unknown)} (möglich: {', '.join(TOPICS)})")
         canonical = []
         for area in areas:
-            if area.lower() not in known_stadtteile:
+            name = known_stadtteile.canonical(area)
+            if name is None:
                 problems.append(f"unbekannter Stadtteil „{area}“")
             else:
-                canonical.append(known_stadtteile[area.lower()])
+                canonical.append(name)
         if areas and not any(t in TOPICS_WITH_AREAS for t in topics):
             problems.append(f"Stadtteile gelten nur für {', '.join(sorted(TOPICS_WITH_AREAS))}")
         key = (channel, chat_id)
@@ -485,7 +521,68 @@ def validate_rows(
     return rows, errors
 
 
+IMPORT_CHUNK = 2000
+
+
+async def _import_chunk(
+    session: AsyncSession, rows: Sequence[tuple[str, str, list[str], list[str]]]
+) -> tuple[int, int]:
+    """Write checked rows in bulk (a few statements per chunk, not one per row); (created, updated).
+
+    A row replaces the subscriber's topics and reactivates it, so running an import again changes nothing.
+    """
+    wanted = {(channel, chat_id): (topics, areas) for channel, chat_id, topics, areas in rows}
+
+    async def ids() -> dict[tuple[str, str], int]:
+        found = await session.execute(
+            select(Subscriber.id, Subscriber.channel, Subscriber.chat_id).where(
+                Subscriber.chat_id.in_({chat_id for _, chat_id in wanted})
+            )
+        )
+        return {(channel, chat_id): id_ for id_, channel, chat_id in found if (channel, chat_id) in wanted}
+
+    known = await ids()
+    if known:
+        await session.execute(
+            update(Subscriber)
+            .where(Subscriber.id.in_(known.values()))
+            .values(active=True, deactivated_at=None)
+        )
+        await session.execute(delete(Subscription).where(Subscription.subscriber_id.in_(known.values())))
+    new = [key for key in wanted if key not in known]
+    if new:
+        await session.execute(
+            insert(cast(Table, Subscriber.__table__)),
+            [
+                {
+                    "channel": channel,
+                    "chat_id": chat_id,
+                    "chat_type": "private" if chat_id.isdigit() else "group",  # "-100…" and "@name": groups
+                    "active": True,
+                }
+                for channel, chat_id in new
+            ],
+        )
+    all_ids = await ids() if new else known
+    await session.execute(
+        insert(cast(Table, Subscription.__table__)),
+        [
+            {
+                "subscriber_id": all_ids[key],
+                "topic": topic,
+                "stadtteile": areas if topic in TOPICS_WITH_AREAS else [],
+            }
+            for key, (topics, areas) in wanted.items()
+            for topic in topics
+        ],
+    )
+    return len(new), len(known)
+
+
 def cmd_subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Every row is checked first (nothing is imported if one is bad); then the rows are written in
+    transactions of ``IMPORT_CHUNK``, so a running ``serve`` or worker never waits long for SQLite's one
+    write lock. An interrupted import is completed by running it again."""
     content = Path(args.file).read_text(encoding="utf-8-sig")
     rows, errors = validate_rows(content, _known_stadtteile(settings))
     if errors:
@@ -496,30 +593,11 @@ def cmd_subscribers_import(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(engine: AsyncEngine) -> int:
         created = updated = 0
-        async with sessionmaker(engine).begin() as session:  # one transaction: all or nothing
-            existing = {(s.channel, s.chat_id): s for s in (await session.scalars(select(Subscriber))).all()}
-            for channel, chat_id, topics, areas in rows:
-                subscriber = existing.get((channel, chat_id))
-                if subscriber is None:
-                    chat_type = (
-                        "private"
-                        if chat_id.lstrip("-").isdigit() and not chat_id.startswith("-")
-                        else "group"
-                    )
-                    subscriber = Subscriber(
-                        channel=channel, chat_id=chat_id, chat_type=chat_type, active=True
-                    )
-                    session.add(subscriber)
-                    created += 1
-                else:
-                    updated += 1
-                    subscriber.active, subscriber.deactivated_at = True, None
-                    subscriber.subscriptions.clear()
-                    await session.flush()
-                for topic in topics:
-                    subscriber.subscriptions.append(
-                        Subscription(topic=topic, stadtteile=areas if topic in TOPICS_WITH_AREAS else [])
-                    )
+        sessions = sessionmaker(engine)
+        for start in range(0, len(rows), IMPORT_CHUNK):
+            async with sessions.begin() as session:
+                new, old = await _import_chunk(session, rows[start : start + IMPORT_CHUNK])
+            created, updated = created + new, updated + old
         print(f"{created + updated} Abonnent(en) importiert ({created} neu, {updated} aktualisiert).")
         return 0
 
@@ -558,7 +636,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace, publishers: Publish
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         async with publishers(settings) as channels:
-            if not channels:
+            if not push_only(channels):
                 print(
                     "koblenz-bot worker: kein Kanal eingerichtet (z. B. KOBLENZ_BOT_TELEGRAM_TOKEN); "
                     "ohne ihn kann nichts versandt werden.",
@@ -592,8 +670,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace, publishers: Publish
 
 
 def register(sub: Any, publishers: PublisherFactory) -> None:
-    """Add the broadcast commands; ``publishers`` opens the configured push channels (for ``worker``)."""
-    """Add the broadcast commands to the ``koblenz-bot`` parser."""
+    """Add the broadcast commands to the ``koblenz-bot`` parser. ``publishers`` opens the channels the
+    settings switch on (``connectors.registry.publishers``): posts and alerts are checked against their
+    limits, ``broadcast show`` prints their previews, ``worker`` sends through the push channels."""
     bc = sub.add_parser("broadcast", help="press posts: create, schedule, list, show, cancel").add_subparsers(
         dest="broadcast", required=True
     )
@@ -607,20 +686,20 @@ def register(sub: Any, publishers: PublisherFactory) -> None:
     create.add_argument("--at", help="Europe/Berlin, e.g. '2026-03-29 09:30' (or with MEZ/MESZ)")
     create.add_argument("--now", action="store_true", help="schedule for now")
     _who(create)
-    create.set_defaults(func=cmd_broadcast_create)
+    create.set_defaults(func=lambda settings, args: cmd_broadcast_create(settings, args, publishers))
     schedule = bc.add_parser("schedule", help="schedule a draft (or move a scheduled post)")
     schedule.add_argument("id", type=int)
     schedule.add_argument("--at", help="Europe/Berlin; default: now")
     schedule.add_argument("--follow", action="store_true", help="show the progress until all is sent")
     _who(schedule)
-    schedule.set_defaults(func=cmd_broadcast_schedule)
+    schedule.set_defaults(func=lambda settings, args: cmd_broadcast_schedule(settings, args, publishers))
     listing = bc.add_parser("list", help="the latest posts")
-    listing.add_argument("--state", action="append")
+    listing.add_argument("--state", action="append", choices=[s.value for s in PostState], type=PostState)
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(func=cmd_broadcast_list)
     showing = bc.add_parser("show", help="one post with previews and delivery progress")
     showing.add_argument("id", type=int)
-    showing.set_defaults(func=cmd_broadcast_show)
+    showing.set_defaults(func=lambda settings, args: cmd_broadcast_show(settings, args, publishers))
     cancel = bc.add_parser("cancel", help="cancel a draft or scheduled post, or stop one being sent")
     cancel.add_argument("id", type=int)
     _who(cancel)
@@ -643,7 +722,7 @@ def register(sub: Any, publishers: PublisherFactory) -> None:
     issue.add_argument("--certainty", default="Likely")
     issue.add_argument("--hours", type=float, default=12, help="valid for (default 12 h) unless --expires")
     _alert_common(issue)
-    issue.set_defaults(func=cmd_alert_issue)
+    issue.set_defaults(func=lambda settings, args: cmd_alert_issue(settings, args, publishers))
     upd = al.add_parser("update", help="update an alert (edits sent messages)")
     upd.add_argument("identifier", help="identifier (or number) of the alert")
     upd.add_argument("--cap")
@@ -652,14 +731,14 @@ def register(sub: Any, publishers: PublisherFactory) -> None:
     upd.add_argument("--instruction")
     upd.add_argument("--correction", action="store_true", help="a correction of a mistake")
     _alert_common(upd)
-    upd.set_defaults(func=cmd_alert_update)
+    upd.set_defaults(func=lambda settings, args: cmd_alert_update(settings, args, publishers))
     can = al.add_parser("cancel", help="all-clear (Entwarnung) to everyone who got the alert")
     can.add_argument("identifier")
     can.add_argument("--cap")
     can.add_argument("--hinweis", help="an extra sentence for the all-clear")
     can.add_argument("--follow", action="store_true")
     _who(can, "feuerwehr")
-    can.set_defaults(func=cmd_alert_cancel)
+    can.set_defaults(func=lambda settings, args: cmd_alert_cancel(settings, args, publishers))
     al_list = al.add_parser("list", help="the latest alert messages")
     al_list.add_argument("--limit", type=int, default=30)
     al_list.set_defaults(func=cmd_alert_list)

@@ -23,12 +23,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broadcasts import outbox, service
-from broadcasts.models import utcnow
-from broadcasts.publishers import Publisher
+from broadcasts.publishers import Publisher, push_only
 from broadcasts.ratelimit import LocalSlots, SharedSlots, Slots
+from broadcasts.states import PostState
 from broadcasts.worker import Worker, WorkerConfig
-from core.db import sessionmaker
+from core.background import wait_any
+from core.db import log_retry, sessionmaker
 from core.settings import Settings
+from core.time import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -87,29 +89,22 @@ class Scheduler:
             busy = False
             try:
                 busy = await self.run_once()
-            except Exception:
-                log.exception("scheduler round failed; retrying")
+            except Exception as error:
+                log_retry(log, "scheduler round", error, 1.0)
                 await asyncio.sleep(1.0)
             if busy:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wait(stop), await self._sleep_time())
-
-    async def _wait(self, stop: asyncio.Event) -> None:
-        waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+                await asyncio.wait_for(wait_any(self._wake, stop), await self._sleep_time())
 
     async def _sleep_time(self) -> float:
         """Until the next due post, at most one tick."""
         async with self.engine.connect() as connection:
             nxt = (
                 await connection.execute(
-                    text("SELECT MIN(scheduled_at) FROM broadcasts WHERE state = 'scheduled'")
+                    text("SELECT MIN(scheduled_at) FROM broadcasts WHERE state = :scheduled"),
+                    {"scheduled": PostState.SCHEDULED.value},
                 )
             ).scalar()
         if nxt is None:
@@ -139,7 +134,8 @@ def slots_for(engine: AsyncEngine, settings: Settings) -> dict[str, Slots]:
 
 
 def _bot_id(settings: Settings) -> str:
-    return settings.telegram_token.split(":", 1)[0] or "default"
+    """The bot's numeric id, the part of the token before the colon (public: it is the bot's user id)."""
+    return settings.telegram_token.get_secret_value().split(":", 1)[0] or "default"
 
 
 @dataclass
@@ -164,15 +160,17 @@ async def running(
 ) -> AsyncIterator[Running]:
     """Run the scheduler (and a worker, when push channels are given) until the block exits.
 
-    ``publishers``: the push channels the composition root switched on (connectors' registry).
+    ``publishers``: the channels the composition root switched on (connectors' registry); the worker
+    sends through the push channels among them, pull channels (feeds, banner) are read by their clients.
     ``start_delay``: seconds before the first round (the web app lets its own start-up finish first)."""
     stop = asyncio.Event()
     scheduler = Scheduler(engine, dt.timedelta(days=settings.delivery_retention_days))
-    if with_worker and not publishers:
+    push = push_only(publishers)
+    if with_worker and not push:
         log.warning("no push channel configured: posts and alerts are stored and on the feeds, not sent")
     worker = None
-    if with_worker and publishers:
-        worker = Worker(engine, publishers, slots or slots_for(engine, settings), worker_config(settings))
+    if with_worker and push:
+        worker = Worker(engine, push, slots or slots_for(engine, settings), worker_config(settings))
         scheduler.on_fanout.append(worker._wake)
     tasks = [asyncio.create_task(scheduler.run(stop, start_delay), name="broadcast-scheduler")]
     if worker is not None:

@@ -6,9 +6,13 @@ Public API::
     alert_feed_item(alert, link) -> FeedItem
     rss_feed(items, *, title=..., link=..., description=..., self_url=None) -> bytes
     atom_feed(items, *, title=..., link=..., self_url=None) -> bytes
-    active_alerts(alerts, *, now=None, statuses=("Actual",)) -> list[CapAlert]
+    active_alerts(alerts, *, now=None) -> list[CapAlert]
     cap_alert_url(base_url, alert) -> str      # where the engine serves one alert's CAP XML
-    cap_atom_feed(alerts, self_url, base_url, *, now=None, statuses=("Actual",)) -> bytes
+    cap_atom_feed(alerts, self_url, base_url, *, now=None) -> bytes
+
+Which alerts appear is ``broadcasts.active``'s one definition: published (Actual or Exercise, Public);
+the CAP feed lists the active ones. Exercises are listed like real alerts, their titles marked "Übung: ",
+and their CAP says ``<status>Exercise</status>``. Severities carry the German label of ``core.alerts``.
 
 The CAP feed follows the usual CAP index pattern (as NWS and MeteoAlarm publish it): one Atom entry per
 active CAP message, whose ``link rel="alternate" type="application/cap+xml"`` points to the message at
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -29,9 +33,11 @@ from urllib.parse import quote
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from broadcasts.active import headline, is_published
 from broadcasts.cap import CAP_MIME_TYPE, reference_of, to_cap_xml
 from broadcasts.capmodel import CapAlert, Severity
 from broadcasts.templates import alert_text
+from core.alerts import severity_label
 
 DEFAULT_TITLE = "Stadt Koblenz: Mitteilungen und Warnungen"
 DEFAULT_LINK = "https://www.koblenz.de/"
@@ -39,13 +45,6 @@ DEFAULT_DESCRIPTION = "Pressemitteilungen und Warnungen der Stadt Koblenz"
 CAP_FEED_TITLE = "Stadt Koblenz: aktive Warnungen (CAP 1.2)"
 PUBLISHER = "Stadt Koblenz"
 TAG_PREFIX = "tag:koblenz.de,2026:"
-SEVERITY_LABELS = {
-    "Extreme": "Extreme Gefahr",
-    "Severe": "Hohe Gefahr",
-    "Moderate": "Mittlere Gefahr",
-    "Minor": "Geringe Gefahr",
-    "Unknown": "Gefahr unbekannt",
-}
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -64,11 +63,11 @@ class FeedItem:
 
 
 def alert_feed_item(alert: CapAlert, link: str | None = None) -> FeedItem:
-    """A CAP alert as a feed item (German texts)."""
+    """A CAP alert as a feed item (German texts; an exercise's title marked "Übung: ")."""
     info = alert.info("de")
     return FeedItem(
         id=alert.identifier,
-        title=info.headline,
+        title=headline(alert),
         text=alert_text(alert),
         link=link or info.web,
         published=alert.sent,
@@ -134,7 +133,7 @@ def _generator(
             entry.category(
                 {
                     "term": item.severity,
-                    "label": SEVERITY_LABELS.get(item.severity, item.severity),
+                    "label": severity_label(item.severity),
                     "scheme": "urn:oasis:names:tc:emergency:cap:1.2#severity",
                 }
             )
@@ -190,13 +189,12 @@ def active_alerts(
     alerts: Iterable[CapAlert],
     *,
     now: dt.datetime | None = None,
-    statuses: Collection[str] = ("Actual",),
 ) -> list[CapAlert]:
     """The alerts still in force, newest first.
 
     Out: Cancels, messages superseded by a later Update or Cancel in ``alerts`` (matched on sender and
-    identifier), expired ones (German block's ``expires`` not after ``now``), other statuses than
-    ``statuses`` and non-public ones.
+    identifier), expired ones (German block's ``expires`` not after ``now``) and unpublished ones
+    (``broadcasts.active.is_published``: Test, System, Draft, not Public). Exercises stay in.
     """
     now = now or dt.datetime.now(dt.UTC)
     items = list(alerts)
@@ -205,8 +203,7 @@ def active_alerts(
         alert
         for alert in items
         if alert.msg_type in ("Alert", "Update")
-        and alert.status in statuses
-        and alert.scope == "Public"
+        and is_published(alert)
         and (alert.sender, alert.identifier) not in superseded
         and not _expired(alert, now)
     ]
@@ -223,11 +220,10 @@ def cap_atom_feed(
     base_url: str,
     *,
     now: dt.datetime | None = None,
-    statuses: Collection[str] = ("Actual",),
     title: str = CAP_FEED_TITLE,
 ) -> bytes:
     """Atom index of the active alerts; each entry links to and embeds its CAP 1.2 XML."""
-    active = active_alerts(alerts, now=now, statuses=statuses)
+    active = active_alerts(alerts, now=now)
     links: dict[str, dict[str, str]] = {}
     fg = FeedGenerator()
     fg.id(self_url)
@@ -242,7 +238,7 @@ def cap_atom_feed(
         url = cap_alert_url(base_url, alert)
         entry = fg.add_entry()
         entry.id(url)
-        entry.title(info.headline)
+        entry.title(headline(alert))
         entry.summary(info.description)
         links[url] = {"href": url, "rel": "alternate", "type": CAP_MIME_TYPE, "title": reference_of(alert)}
         entry.link(href=url, rel="alternate", type=CAP_MIME_TYPE)

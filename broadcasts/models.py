@@ -1,8 +1,8 @@
 """Storage of the broadcast engine: press posts, CAP alerts, the outbox and the audit log.
 
-- ``Broadcast``: a press post with its lifecycle (draft → scheduled → sending → sent / partly_failed /
-  cancelled). ``scheduled_at`` is stored in UTC; people enter and read it in Europe/Berlin
-  (``broadcasts.berlin``).
+- ``Broadcast``: a press post with its lifecycle (``broadcasts.states.PostState``: draft → scheduled →
+  sending → sent / partly_failed / cancelled). ``scheduled_at`` is stored in UTC; people enter and read
+  it in Europe/Berlin (``broadcasts.berlin``).
 - ``Alert``: one CAP 1.2 message (identifier unique). An Update or Cancel is its own row that points at
   the first alert of its chain (``root_id``); the newest message of a chain is the one shown.
 - ``OutboundMessage``: one text to fan out (a post, an alert, an update, an all-clear) with its texts per
@@ -16,7 +16,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -34,11 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
+from broadcasts.states import AlertState, AuditOutcome, DeliveryState, FanoutState, MessageKind, PostState
 from core.db import Base
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+from core.time import utcnow
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -61,11 +60,27 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-BROADCAST_STATES = ("draft", "scheduled", "sending", "sent", "partly_failed", "cancelled")
-ALERT_STATES = ("active", "updated", "cancelled", "expired")
-DELIVERY_STATES = ("pending", "in_flight", "sent", "failed", "deactivated", "cancelled")
-DELIVERY_FINAL = ("sent", "failed", "deactivated", "cancelled")
-MESSAGE_KINDS = ("post", "alert", "update", "allclear")
+E = TypeVar("E", bound=StrEnum)
+
+
+class StateColumn(TypeDecorator[E]):
+    """A lifecycle enum (``broadcasts.states``) stored as its plain string value in a VARCHAR(16): the
+    columns of migration 0004 unchanged. Writing a value outside the enum raises; reading gives the member."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
 # Lower goes first: alerts and everything about them overtake queued posts.
 PRIORITY_ALERT = 0
 PRIORITY_POST = 10
@@ -83,7 +98,7 @@ class Broadcast(Base):
     # per-channel text variants, e.g. {"telegram": "kürzere Fassung"}; the channel's own text wins
     variants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     scheduled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
-    state: Mapped[str] = mapped_column(String(16), default="draft")
+    state: Mapped[PostState] = mapped_column(StateColumn(PostState), default=PostState.DRAFT)
     created_by: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -110,7 +125,7 @@ class Alert(Base):
     infos: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     stadtteile: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty = the whole city
     cap_xml: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    state: Mapped[AlertState] = mapped_column(StateColumn(AlertState), default=AlertState.ACTIVE)
     root_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), default=None, index=True)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     created_by: Mapped[str] = mapped_column(String(64))
@@ -124,7 +139,7 @@ class OutboundMessage(Base):
     __table_args__ = (Index("ix_outbound_messages_fanout", "fanout_state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[MessageKind] = mapped_column(StateColumn(MessageKind))
     broadcast_id: Mapped[int | None] = mapped_column(
         ForeignKey("broadcasts.id", ondelete="CASCADE"), default=None, index=True
     )
@@ -135,7 +150,9 @@ class OutboundMessage(Base):
     stadtteile: Mapped[list[str]] = mapped_column(JSON, default=list)
     texts: Mapped[dict[str, str]] = mapped_column(JSON)  # per channel; "<channel>:correction" for updates
     priority: Mapped[int] = mapped_column(Integer)
-    fanout_state: Mapped[str] = mapped_column(String(16), default="pending")  # pending / done
+    fanout_state: Mapped[FanoutState] = mapped_column(
+        StateColumn(FanoutState), default=FanoutState.SUBSCRIBERS
+    )
     fanout_cursor: Mapped[int] = mapped_column(Integer, default=0)
     fanout_locked_until: Mapped[float] = mapped_column(Float, default=0.0)
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -164,7 +181,7 @@ class Delivery(Base):
         ForeignKey("deliveries.id", ondelete="CASCADE"), default=None, index=True
     )
     priority: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[DeliveryState] = mapped_column(StateColumn(DeliveryState), default=DeliveryState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)  # epoch seconds
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
@@ -194,5 +211,5 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(255), default=None)
     origin: Mapped[str] = mapped_column(String(128))  # "cli:<host>", "api:<address>", "worker:<id>"
-    outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok / rejected
+    outcome: Mapped[AuditOutcome] = mapped_column(StateColumn(AuditOutcome), default=AuditOutcome.OK)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

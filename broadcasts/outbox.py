@@ -31,14 +31,22 @@ from sqlalchemy import Float, Integer, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from broadcasts.models import Delivery, utcnow
+from broadcasts.models import Delivery
+from broadcasts.states import FINAL, OPEN, DeliveryState, FanoutState, MessageKind, sql_list
 from broadcasts.subscribers import Subscriber, covers
+from core.time import utcnow
 
 PRIVATE_INTERVAL = 1.05  # Telegram: 1 message per second per chat, plus a little for clock jitter
 GROUP_INTERVAL = 3.1  # Telegram: 20 messages per minute per group or channel
 FANOUT_CHUNK = 2000
 FANOUT_LEASE = 60.0
 PUSH_CHANNELS = ("telegram",)
+_FIRSTS = (MessageKind.ALERT, MessageKind.UPDATE)  # messages an update edits and an all-clear answers
+# The raw SQL below names states through the enums (f-strings of our own constants, never user input).
+_PENDING = f"'{DeliveryState.PENDING}'"
+_IN_FLIGHT = f"'{DeliveryState.IN_FLIGHT}'"
+_SENT = f"'{DeliveryState.SENT}'"
+_DONE = f"'{FanoutState.DONE}'"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +76,7 @@ async def _lease_message(engine: AsyncEngine, message_id: int) -> dict[str, Any]
         result = await connection.execute(
             text(
                 "UPDATE outbound_messages SET fanout_locked_until = :until "
-                "WHERE id = :id AND fanout_state != 'done' AND fanout_locked_until < :now"
+                f"WHERE id = :id AND fanout_state != {_DONE} AND fanout_locked_until < :now"
             ),
             {"id": message_id, "until": now + FANOUT_LEASE, "now": now},
         )
@@ -127,7 +135,7 @@ async def _subscriber_chunk(connection: AsyncConnection, message: dict[str, Any]
             "subscriber_id": r.id,
             "ref_delivery_id": None,
             "priority": message["priority"],
-            "state": "pending",
+            "state": DeliveryState.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": utcnow(),
@@ -150,9 +158,9 @@ async def _chain_chunk(connection: AsyncConnection, message: dict[str, Any]) -> 
             text(
                 "SELECT d.id, d.channel, d.chat_id, d.is_group, d.subscriber_id, d.state FROM deliveries d "
                 "JOIN outbound_messages m ON m.id = d.message_id "
-                "WHERE m.alert_id = :root AND m.id != :id AND m.kind IN ('alert', 'update') "
+                f"WHERE m.alert_id = :root AND m.id != :id AND m.kind IN {sql_list(_FIRSTS)} "
                 "AND d.ref_delivery_id IS NULL AND d.id > :cursor "
-                "AND d.state IN ('pending', 'in_flight', 'sent') ORDER BY d.id LIMIT :limit"
+                f"AND d.state IN ({_PENDING}, {_IN_FLIGHT}, {_SENT}) ORDER BY d.id LIMIT :limit"
             ),
             {
                 "root": message["alert_id"],
@@ -162,14 +170,14 @@ async def _chain_chunk(connection: AsyncConnection, message: dict[str, Any]) -> 
             },
         )
     ).all()
-    pending = [r.id for r in firsts if r.state == "pending"]
+    pending = [r.id for r in firsts if r.state == DeliveryState.PENDING]
     superseded: set[int] = set()
     if pending:
         # not sent yet: the older text is dropped; an update sends its own text, an all-clear nothing
         result = await connection.execute(
             text(
-                "UPDATE deliveries SET state = 'cancelled', last_error = 'superseded' "
-                "WHERE id IN :ids AND state = 'pending' RETURNING id"
+                f"UPDATE deliveries SET state = '{DeliveryState.CANCELLED}', last_error = 'superseded' "
+                f"WHERE id IN :ids AND state = {_PENDING} RETURNING id"
             ).bindparams(_expanding("ids")),
             {"ids": pending},
         )
@@ -177,7 +185,7 @@ async def _chain_chunk(connection: AsyncConnection, message: dict[str, Any]) -> 
     now = time.time()
     new = []
     for r in firsts:
-        if r.id in superseded and message["kind"] == "allclear":
+        if r.id in superseded and message["kind"] == MessageKind.ALLCLEAR:
             continue
         new.append(
             {
@@ -188,7 +196,7 @@ async def _chain_chunk(connection: AsyncConnection, message: dict[str, Any]) -> 
                 "subscriber_id": r.subscriber_id,
                 "ref_delivery_id": None if r.id in superseded else r.id,
                 "priority": message["priority"],
-                "state": "pending",
+                "state": DeliveryState.PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": utcnow(),
@@ -210,7 +218,7 @@ async def fan_out(engine: AsyncEngine, message_id: int, max_chunks: int | None =
     if message is None:
         return False
     chunks = 0
-    while message["fanout_state"] != "done":
+    while message["fanout_state"] != FanoutState.DONE:
         async with engine.begin() as connection:
             # the message may have been stopped (cancelled, superseded) meanwhile
             state = (
@@ -219,15 +227,17 @@ async def fan_out(engine: AsyncEngine, message_id: int, max_chunks: int | None =
                 )
             ).scalar_one()
             if state != message["fanout_state"]:
-                return bool(state == "done")
-            if message["fanout_state"] == "chain":
+                return bool(state == FanoutState.DONE)
+            next_state: FanoutState
+            if message["fanout_state"] == FanoutState.CHAIN:
                 inserted, cursor, finished = await _chain_chunk(connection, message)
-                next_state = (
-                    ("done" if message["kind"] == "allclear" else "subscribers") if finished else "chain"
+                after_chain = (
+                    FanoutState.DONE if message["kind"] == MessageKind.ALLCLEAR else FanoutState.SUBSCRIBERS
                 )
+                next_state = after_chain if finished else FanoutState.CHAIN
             else:
                 inserted, cursor, finished = await _subscriber_chunk(connection, message)
-                next_state = "done" if finished else "subscribers"
+                next_state = FanoutState.DONE if finished else FanoutState.SUBSCRIBERS
             if next_state != message["fanout_state"]:
                 cursor = 0
             await connection.execute(
@@ -236,16 +246,16 @@ async def fan_out(engine: AsyncEngine, message_id: int, max_chunks: int | None =
                     "total = total + :inserted, fanout_locked_until = :until WHERE id = :id"
                 ),
                 {
-                    "state": next_state,
+                    "state": next_state.value,
                     "cursor": cursor,
                     "inserted": inserted,
-                    "until": 0.0 if next_state == "done" else time.time() + FANOUT_LEASE,
+                    "until": 0.0 if next_state == FanoutState.DONE else time.time() + FANOUT_LEASE,
                     "id": message_id,
                 },
             )
         message["fanout_state"], message["fanout_cursor"] = next_state, cursor
         chunks += 1
-        if max_chunks is not None and chunks >= max_chunks and next_state != "done":
+        if max_chunks is not None and chunks >= max_chunks and next_state != FanoutState.DONE:
             async with engine.begin() as connection:
                 await connection.execute(
                     text("UPDATE outbound_messages SET fanout_locked_until = 0 WHERE id = :id"),
@@ -257,18 +267,18 @@ async def fan_out(engine: AsyncEngine, message_id: int, max_chunks: int | None =
 
 # -- claiming ------------------------------------------------------------------------------------------
 
-_ELIGIBLE = """
-    d.state = 'pending' AND d.next_attempt_at <= :now
+_ELIGIBLE = f"""
+    d.state = {_PENDING} AND d.next_attempt_at <= :now
     AND NOT EXISTS (
         SELECT 1 FROM deliveries o
         WHERE o.channel = d.channel AND o.chat_id = d.chat_id AND o.id != d.id AND (
-            o.state = 'in_flight'
-            OR (o.state = 'pending' AND (o.priority < d.priority OR (o.priority = d.priority AND o.id < d.id)))
-            OR (o.state = 'sent' AND o.sent_at > :now - CASE WHEN d.is_group THEN :group_gap ELSE :chat_gap END)
+            o.state = {_IN_FLIGHT}
+            OR (o.state = {_PENDING} AND (o.priority < d.priority OR (o.priority = d.priority AND o.id < d.id)))
+            OR (o.state = {_SENT} AND o.sent_at > :now - CASE WHEN d.is_group THEN :group_gap ELSE :chat_gap END)
         )
     )
     AND (d.ref_delivery_id IS NULL OR EXISTS (
-        SELECT 1 FROM deliveries r WHERE r.id = d.ref_delivery_id AND r.state NOT IN ('pending', 'in_flight')
+        SELECT 1 FROM deliveries r WHERE r.id = d.ref_delivery_id AND r.state NOT IN {sql_list(OPEN)}
     ))
 """
 _RETURNING = "id, message_id, channel, chat_id, is_group, subscriber_id, ref_delivery_id, priority, attempts"
@@ -290,15 +300,15 @@ async def claim(engine: AsyncEngine, worker: str, limit: int, lease: float) -> l
             sql = (
                 f"WITH picked AS (SELECT d.id FROM deliveries d WHERE {_ELIGIBLE} "
                 "ORDER BY d.priority, d.id LIMIT :limit FOR UPDATE OF d SKIP LOCKED) "
-                "UPDATE deliveries SET state = 'in_flight', locked_by = :worker, locked_until = :until, "
+                f"UPDATE deliveries SET state = {_IN_FLIGHT}, locked_by = :worker, locked_until = :until, "
                 f"attempts = attempts + 1 FROM picked WHERE deliveries.id = picked.id RETURNING "
                 + ", ".join(f"deliveries.{c.strip()}" for c in _RETURNING.split(","))
             )
         else:
             sql = (
-                "UPDATE deliveries SET state = 'in_flight', locked_by = :worker, locked_until = :until, "
+                f"UPDATE deliveries SET state = {_IN_FLIGHT}, locked_by = :worker, locked_until = :until, "
                 f"attempts = attempts + 1 WHERE id IN (SELECT d.id FROM deliveries d WHERE {_ELIGIBLE} "
-                f"ORDER BY d.priority, d.id LIMIT :limit) AND state = 'pending' RETURNING {_RETURNING}"
+                f"ORDER BY d.priority, d.id LIMIT :limit) AND state = {_PENDING} RETURNING {_RETURNING}"
             )
         statement = text(sql).bindparams(
             *(bindparam(n, type_=Float()) for n in ("now", "until", "chat_gap", "group_gap")),
@@ -316,8 +326,8 @@ async def reclaim_expired(engine: AsyncEngine) -> int:
     async with engine.begin() as connection:
         result = await connection.execute(
             text(
-                "UPDATE deliveries SET state = 'pending', locked_by = NULL, locked_until = NULL, "
-                "last_error = 'lease expired (worker gone)' WHERE state = 'in_flight' AND locked_until < :now"
+                f"UPDATE deliveries SET state = {_PENDING}, locked_by = NULL, locked_until = NULL, "
+                f"last_error = 'lease expired (worker gone)' WHERE state = {_IN_FLIGHT} AND locked_until < :now"
             ),
             {"now": time.time()},
         )
@@ -331,8 +341,8 @@ async def release(engine: AsyncEngine, worker: str, ids: Sequence[int]) -> None:
     async with engine.begin() as connection:
         await connection.execute(
             text(
-                "UPDATE deliveries SET state = 'pending', locked_by = NULL, locked_until = NULL, "
-                "attempts = attempts - 1 WHERE id IN :ids AND state = 'in_flight' AND locked_by = :worker"
+                f"UPDATE deliveries SET state = {_PENDING}, locked_by = NULL, locked_until = NULL, "
+                f"attempts = attempts - 1 WHERE id IN :ids AND state = {_IN_FLIGHT} AND locked_by = :worker"
             ).bindparams(_expanding("ids")),
             {"ids": list(ids), "worker": worker},
         )
@@ -341,7 +351,7 @@ async def release(engine: AsyncEngine, worker: str, ids: Sequence[int]) -> None:
 @dataclasses.dataclass
 class Outcome:
     id: int
-    state: str  # sent / pending (retry) / failed / deactivated / cancelled
+    state: DeliveryState  # sent / pending (retry) / failed / deactivated / cancelled
     provider_message_id: str | None = None
     sent_at: float | None = None
     next_attempt_at: float = 0.0
@@ -364,31 +374,31 @@ async def record(engine: AsyncEngine, outcomes: Sequence[Outcome]) -> None:
     enough to miss send turns at 1,000 msg/s."""
     if not outcomes:
         return
-    sent = [(o.provider_message_id, o.sent_at, o.id) for o in outcomes if o.state == "sent"]
+    sent = [(o.provider_message_id, o.sent_at, o.id) for o in outcomes if o.state == DeliveryState.SENT]
     retry = [
         (o.next_attempt_at, (o.error or "")[:500], int(o.refund_attempt), o.id)
         for o in outcomes
-        if o.state == "pending"
+        if o.state == DeliveryState.PENDING
     ]
     final = [
-        (o.state, (o.error or "")[:500], o.id)
+        (o.state.value, (o.error or "")[:500], o.id)
         for o in outcomes
-        if o.state in ("failed", "deactivated", "cancelled")
+        if o.state in FINAL and o.state != DeliveryState.SENT
     ]
     statements = (
         (
-            "UPDATE deliveries SET state = 'sent', provider_message_id = ?, sent_at = ?, locked_by = NULL, "
-            "locked_until = NULL, last_error = NULL WHERE id = ? AND state IN ('in_flight', 'pending')",
+            f"UPDATE deliveries SET state = {_SENT}, provider_message_id = ?, sent_at = ?, locked_by = NULL, "
+            f"locked_until = NULL, last_error = NULL WHERE id = ? AND state IN {sql_list(OPEN)}",
             sent,
         ),
         (
-            "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, last_error = ?, "
-            "attempts = attempts - ?, locked_by = NULL, locked_until = NULL WHERE id = ? AND state = 'in_flight'",
+            f"UPDATE deliveries SET state = {_PENDING}, next_attempt_at = ?, last_error = ?, "
+            f"attempts = attempts - ?, locked_by = NULL, locked_until = NULL WHERE id = ? AND state = {_IN_FLIGHT}",
             retry,
         ),
         (
             "UPDATE deliveries SET state = ?, last_error = ?, locked_by = NULL, locked_until = NULL "
-            "WHERE id = ? AND state IN ('in_flight', 'pending')",
+            f"WHERE id = ? AND state IN {sql_list(OPEN)}",
             final,
         ),
     )
@@ -408,8 +418,8 @@ async def deactivate_chat(engine: AsyncEngine, channel: str, chat_id: str) -> in
         )
         result = await connection.execute(
             text(
-                "UPDATE deliveries SET state = 'deactivated', last_error = 'recipient blocked the bot' "
-                "WHERE channel = :channel AND chat_id = :chat AND state = 'pending'"
+                f"UPDATE deliveries SET state = '{DeliveryState.DEACTIVATED}', last_error = 'recipient blocked "
+                f"the bot' WHERE channel = :channel AND chat_id = :chat AND state = {_PENDING}"
             ),
             {"channel": channel, "chat": chat_id},
         )

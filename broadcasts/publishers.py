@@ -1,11 +1,18 @@
-"""One publisher interface for every outbound channel: capabilities (send, edit, delete), limits
-(text length, rates), a preview, and what the channel cannot do.
+"""One publisher interface for every outbound channel: capabilities (send, edit, delete, push or pull,
+posts and/or alerts), limits (text length, rates), a preview, and what the channel cannot do.
 
-Push channels (Telegram subscribers) are driven by the outbox workers. Pull channels (RSS/Atom feed, the
-CAP Atom feed, the website banner) are read by their clients from the database: a post or alert is on
-them as soon as it is published, changes with it and disappears with it, so they never need an outbox row.
+The engine knows channels only through these protocols. ``Channel`` is what can be known without
+sending (capabilities, ``check``, ``preview``): the service checks texts through it when a post is
+scheduled or an alert accepted. ``Publisher`` adds ``send``, ``edit`` and ``delete``. Each connector
+package (``connectors/<name>/``) implements one and declares it to ``connectors.registry``, which opens
+the channels whose settings are present and hands them to the engine.
 
-Errors of the platforms are mapped here, at the boundary, to ``PublishError`` subclasses::
+Push channels (``capabilities.push``: Telegram subscribers, ...) are driven by the outbox workers. Pull
+channels (RSS/Atom feed, CAP Atom feed, website banner) are read by their clients from the database: a post
+or alert is on them as soon as it is published, changes with it and disappears with it, so they never get
+an outbox row; the worker leaves them out (``push_only``) and their ``send`` refuses (``PullPublisher``).
+
+Errors of the platforms are mapped in the connectors, at the boundary, to ``PublishError`` subclasses::
 
     PublishError (broadcasts.BroadcastError)
     ├── RetryAfter       429: pause the whole channel for ``seconds``
@@ -13,14 +20,15 @@ Errors of the platforms are mapped here, at the boundary, to ``PublishError`` su
     ├── RecipientGone    403 (blocked, kicked, deactivated): deactivate the subscriber
     ├── EditImpossible   the message is too old or gone: send a correction instead
     ├── Rejected         any other 4xx: the message itself is bad, retrying will not help
-    └── Unsupported      the channel cannot do this at all
+    └── Unsupported      the channel cannot do this at all (e.g. ``send`` on a pull channel)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol, TypeVar
 
 from broadcasts import BroadcastError, TextTooLong
 
@@ -61,7 +69,9 @@ class Capabilities:
     edit: bool
     delete: bool
     push: bool  # True: the outbox delivers to recipients; False: clients read it (feeds, banner)
-    max_text: int | None = None  # characters (Telegram counts UTF-16 code units)
+    posts: bool = True  # carries press posts
+    alerts: bool = True  # carries alerts (and their updates and all-clears)
+    max_text: int | None = None  # characters as the channel counts them (Telegram: UTF-16 code units)
     rate_per_second: float | None = None
     per_chat_interval: float | None = None  # seconds between two messages to one private chat
     group_per_minute: int | None = None
@@ -74,18 +84,29 @@ def text_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-class Publisher(Protocol):
-    name: str
+Kind = Literal["post", "alert"]
+
+
+class Channel(Protocol):
+    """What the engine needs of a channel without sending: checks at scheduling time and previews."""
+
+    name: str  # the key of its texts and deliveries: "telegram", "feed", ...
     label: str  # German, for people
     capabilities: Capabilities
 
-    def preview(self, text: str) -> str: ...
+    def preview(self, text: str) -> str:
+        """The text as this channel's readers will see it (plain text, for the staff's preview)."""
+        ...
 
     def check(self, text: str) -> None:
-        """Raise TextTooLong (naming the limit) when the text cannot be published on this channel."""
+        """Raise TextTooLong (naming the channel and the limit) when the text cannot go out here."""
+        ...
 
+
+class Publisher(Channel, Protocol):
     async def send(self, target: str, text: str, reply_to: str | None = None) -> str:
         """Send; return the provider's message id."""
+        ...
 
     async def edit(self, target: str, message_id: str, text: str) -> None: ...
 
@@ -93,19 +114,29 @@ class Publisher(Protocol):
 
 
 class Checked:
-    """Base for publishers: ``check`` against ``capabilities.max_text``."""
+    """Base for publishers: ``check`` against ``capabilities.max_text`` (counted with ``length``);
+    ``preview`` shows the text as it is."""
 
     name = ""
     label = ""
     capabilities = Capabilities(send=False, edit=False, delete=False, push=False)
 
+    def length(self, text: str) -> int:
+        return text_length(text)
+
     def check(self, text: str) -> None:
         limit = self.capabilities.max_text
-        if limit is not None and text_length(text) > limit:
-            raise TextTooLong(self.label, text_length(text), limit)
+        if limit is not None and self.length(text) > limit:
+            raise TextTooLong(self.label, self.length(text), limit)
+
+    def preview(self, text: str) -> str:
+        return text
 
 
-class _PullChannel(Checked):
+class PullPublisher(Checked):
+    """Base for pull channels: clients read them from the database, so the outbox never calls ``send``;
+    if anything does, it is refused (``Unsupported``)."""
+
     async def send(self, target: str, text: str, reply_to: str | None = None) -> str:
         raise Unsupported(f"{self.label}: wird von den Lesern abgerufen, nicht zugestellt")
 
@@ -116,52 +147,28 @@ class _PullChannel(Checked):
         raise Unsupported(f"{self.label}: zeigt nur veröffentlichte und aktive Einträge")
 
 
-class FeedPublisher(_PullChannel):
-    name = "feed"
-    label = "RSS/Atom-Feed"
-    capabilities = Capabilities(
-        send=False,
-        edit=False,
-        delete=False,
-        push=False,
-        cannot=(
-            "Feed-Leser holen den Feed selbst ab; wann sie eine Änderung sehen, bestimmt ihr Abrufintervall.",
-        ),
-    )
-
-    def preview(self, text: str) -> str:
-        return text.strip().splitlines()[0][:120] if text.strip() else ""
+C = TypeVar("C", bound=Channel)
 
 
-class CapFeedPublisher(_PullChannel):
-    name = "cap"
-    label = "CAP-Feed"
-    capabilities = Capabilities(
-        send=False,
-        edit=False,
-        delete=False,
-        push=False,
-        cannot=("Enthält nur Warnungen, keine Pressemitteilungen; beendete Warnungen fallen heraus.",),
-    )
-
-    def preview(self, text: str) -> str:
-        return text
+def push_only(channels: Mapping[str, C]) -> dict[str, C]:
+    """The channels the outbox delivers to; pull channels are left out."""
+    return {name: channel for name, channel in channels.items() if channel.capabilities.push}
 
 
-class BannerPublisher(_PullChannel):
-    name = "banner"
-    label = "Website-Banner"
-    capabilities = Capabilities(
-        send=False,
-        edit=False,
-        delete=False,
-        push=False,
-        cannot=("Zeigt nur aktive Warnungen, keine Pressemitteilungen.",),
-    )
-
-    def preview(self, text: str) -> str:
-        return text.strip().splitlines()[0] if text.strip() else ""
+def carrying(channels: Iterable[C], kind: Kind) -> list[C]:
+    """The channels that carry posts (``kind="post"``) or alerts."""
+    return [c for c in channels if (c.capabilities.posts if kind == "post" else c.capabilities.alerts)]
 
 
-PULL_CHANNELS: tuple[_PullChannel, ...] = (FeedPublisher(), CapFeedPublisher(), BannerPublisher())
-TELEGRAM_MAX_TEXT = 4096
+def check_all(channels: Iterable[Channel], kind: Kind, texts: Mapping[str, str], default: str) -> None:
+    """Check the text of every channel that carries ``kind``: its own text in ``texts`` (keyed by channel
+    name) or else ``default``. Raises the first channel's TextTooLong."""
+    for channel in carrying(channels, kind):
+        channel.check(texts.get(channel.name, default))
+
+
+def previews(
+    channels: Iterable[Channel], kind: Kind, texts: Mapping[str, str], default: str
+) -> dict[str, str]:
+    """Label → what readers of each channel carrying ``kind`` will see."""
+    return {c.label: c.preview(texts.get(c.name, default)) for c in carrying(channels, kind)}

@@ -7,14 +7,15 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from broadcasts import InvalidRequest, InvalidState, NotFound, TextTooLong
+from broadcasts import InvalidRequest, InvalidState, NotFound
+from broadcasts.active import is_published
 from broadcasts.alertrows import areas, columns, referenced_identifiers, to_cap
 from broadcasts.berlin import show
 from broadcasts.capmodel import CapAlert
@@ -26,16 +27,25 @@ from broadcasts.models import (
     Broadcast,
     Delivery,
     OutboundMessage,
-    utcnow,
 )
-from broadcasts.publishers import TELEGRAM_MAX_TEXT, text_length
+from broadcasts.publishers import Channel, Kind, carrying, check_all
+from broadcasts.states import (
+    CANCELLABLE,
+    ENDED,
+    OPEN,
+    SCHEDULABLE,
+    AlertState,
+    AuditOutcome,
+    DeliveryState,
+    FanoutState,
+    MessageKind,
+    PostState,
+)
 from broadcasts.subscribers import TOPICS
 from broadcasts.texts import alert_text, all_clear_text, correction_text, post_text, update_text
+from core.time import utcnow
 
 log = logging.getLogger(__name__)
-# channels with a hard text limit, checked when a post is scheduled or an alert accepted
-TEXT_LIMITS = {"telegram": ("Telegram", TELEGRAM_MAX_TEXT)}
-VARIANT_CHANNELS = ("telegram", "feed")
 ALERT_TOPIC = "warnungen"
 
 
@@ -53,7 +63,7 @@ SYSTEM = Actor("system", "system", "engine")
 class AlertResult:
     id: int
     identifier: str
-    state: str
+    state: AlertState
     published: bool  # False for Test/Draft/System messages and non-public scope: stored, not sent
     duplicate: bool = False
 
@@ -64,7 +74,7 @@ def _audit(
     action: str,
     target: str | None,
     details: dict[str, Any] | None = None,
-    outcome: str = "ok",
+    outcome: AuditOutcome = AuditOutcome.OK,
 ) -> None:
     session.add(
         AuditLog(
@@ -89,7 +99,9 @@ async def audit_rejected(
 ) -> None:
     """A refused request: nothing else is stored, but the attempt is."""
     async with sessions.begin() as session:
-        _audit(session, actor, action, target, {"reason": reason[:500], **(details or {})}, "rejected")
+        _audit(
+            session, actor, action, target, {"reason": reason[:500], **(details or {})}, AuditOutcome.REJECTED
+        )
 
 
 def _check_url(value: str | None, name: str) -> None:
@@ -98,27 +110,45 @@ def _check_url(value: str | None, name: str) -> None:
 
 
 def broadcast_texts(broadcast: Broadcast) -> dict[str, str]:
+    """A post's text per channel: the channel's own variant, else the post's text. Messages carry the
+    link (or the image URL, shown as the link preview); the feed shows it as the entry's link instead."""
     variants = broadcast.variants or {}
-    return {
-        "telegram": post_text(
-            variants.get("telegram") or broadcast.text, broadcast.link, broadcast.image_url
-        ),
-        "feed": variants.get("feed") or broadcast.text,
+    texts = {
+        name: post_text(body, broadcast.link, broadcast.image_url)
+        for name, body in variants.items()
+        if body and name != "feed"
     }
+    texts["telegram"] = post_text(
+        variants.get("telegram") or broadcast.text, broadcast.link, broadcast.image_url
+    )
+    texts["feed"] = variants.get("feed") or broadcast.text
+    return texts
 
 
-def check_limits(texts: dict[str, str]) -> None:
-    for channel, (label, limit) in TEXT_LIMITS.items():
-        if channel in texts and text_length(texts[channel]) > limit:
-            raise TextTooLong(label, text_length(texts[channel]), limit)
+def default_post_text(broadcast: Broadcast) -> str:
+    """The text of a post on a channel without its own variant."""
+    return post_text(broadcast.text, broadcast.link, broadcast.image_url)
 
 
 class Broadcasts:
+    """``channels``: the channels the root switched on (``connectors.registry``). Texts are checked
+    against each one's limits (``Channel.check``) when a post is scheduled or an alert accepted, and a
+    post may have its own variant for each channel that carries posts."""
+
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], wake: Callable[[], None] | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        wake: Callable[[], None] | None = None,
+        channels: Iterable[Channel] = (),
     ) -> None:
         self.sessions = sessions
         self._wake = wake or (lambda: None)
+        self.channels: dict[str, Channel] = {c.name: c for c in channels}
+
+    def check(self, kind: Kind, texts: Mapping[str, str], default: str) -> None:
+        """Refuse a text over a channel's limit: ``TextTooLong`` names the channel and the limit. Each
+        channel that carries ``kind`` is checked with its own text in ``texts``, else ``default``."""
+        check_all(self.channels.values(), kind, texts, default)
 
     # -- posts ---------------------------------------------------------------------------------------
 
@@ -137,11 +167,12 @@ class Broadcasts:
             raise InvalidRequest("Der Text ist leer.")
         _check_url(link, "Der Link")
         _check_url(image_url, "Die Bild-Adresse")
-        unknown = set(variants or {}) - set(VARIANT_CHANNELS)
+        possible = sorted(c.name for c in carrying(self.channels.values(), "post"))
+        unknown = set(variants or {}) - set(possible)
         if unknown:
             raise InvalidRequest(
-                f"Unbekannter Kanal für eine eigene Fassung: {', '.join(sorted(unknown))}. "
-                f"Möglich sind: {', '.join(VARIANT_CHANNELS)}."
+                f"Unbekannter oder nicht eingerichteter Kanal für eine eigene Fassung: "
+                f"{', '.join(sorted(unknown))}. Möglich sind: {', '.join(possible) or 'keine'}."
             )
         async with self.sessions.begin() as session:
             broadcast = Broadcast(
@@ -150,7 +181,7 @@ class Broadcasts:
                 link=link,
                 image_url=image_url,
                 variants=dict(variants or {}),
-                state="draft",
+                state=PostState.DRAFT,
                 created_by=actor.name[:64],
                 role=actor.role[:32],
             )
@@ -171,13 +202,13 @@ class Broadcasts:
             broadcast = await session.get(Broadcast, broadcast_id, with_for_update=True)
             if broadcast is None:
                 raise NotFound(f"Es gibt keine Meldung mit der Nummer {broadcast_id}.")
-            if broadcast.state not in ("draft", "scheduled"):
+            if broadcast.state not in SCHEDULABLE:
                 raise InvalidState(
                     f"Die Meldung {broadcast_id} ist bereits „{broadcast.state}“ und kann nicht mehr "
                     "eingeplant werden."
                 )
-            check_limits(broadcast_texts(broadcast))
-            broadcast.state, broadcast.scheduled_at, broadcast.updated_at = "scheduled", when, now
+            self.check("post", broadcast_texts(broadcast), default_post_text(broadcast))
+            broadcast.state, broadcast.scheduled_at, broadcast.updated_at = PostState.SCHEDULED, when, now
             _audit(
                 session, actor, "broadcast.schedule", f"broadcast:{broadcast_id}", {"at": when.isoformat()}
             )
@@ -189,15 +220,15 @@ class Broadcasts:
             broadcast = await session.get(Broadcast, broadcast_id, with_for_update=True)
             if broadcast is None:
                 raise NotFound(f"Es gibt keine Meldung mit der Nummer {broadcast_id}.")
-            if broadcast.state not in ("draft", "scheduled", "sending"):
+            if broadcast.state not in CANCELLABLE:
                 raise InvalidState(
                     f"Die Meldung {broadcast_id} ist bereits „{broadcast.state}“; absagen geht nur vor "
                     "oder während des Versands."
                 )
             before = broadcast.state
-            broadcast.state, broadcast.updated_at = "cancelled", utcnow()
+            broadcast.state, broadcast.updated_at = PostState.CANCELLED, utcnow()
             stopped = 0
-            if before == "sending":
+            if before == PostState.SENDING:
                 stopped = await _stop_messages(
                     session, select(OutboundMessage.id).where(OutboundMessage.broadcast_id == broadcast_id)
                 )
@@ -217,7 +248,7 @@ class Broadcasts:
             raise NotFound(f"Es gibt keine Meldung mit der Nummer {broadcast_id}.")
         return broadcast
 
-    async def list(self, states: Sequence[str] = (), limit: int = 50) -> list[Broadcast]:
+    async def list(self, states: Sequence[PostState] = (), limit: int = 50) -> list[Broadcast]:
         async with self.sessions() as session:
             query = select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)
             if states:
@@ -236,26 +267,22 @@ class Broadcasts:
             f"CAP-Nachrichten vom Typ „{alert.msg_type}“ werden nicht angenommen (nur Alert, Update, Cancel)."
         )
 
-    @staticmethod
-    def _published(alert: CapAlert) -> bool:
-        return alert.status in ("Actual", "Exercise") and alert.scope == "Public"
-
     async def _existing(self, session: AsyncSession, alert: CapAlert, cap_xml: str) -> AlertResult | None:
         row = await session.scalar(select(Alert).where(Alert.identifier == alert.identifier))
         if row is None:
             return None
         if row.cap_xml.strip() == cap_xml.strip():
             # the same message again (a retry after a timeout): accepted once, answered again
-            return AlertResult(row.id, row.identifier, row.state, self._published(alert), duplicate=True)
+            return AlertResult(row.id, row.identifier, row.state, is_published(alert), duplicate=True)
         raise InvalidState(
             f"Eine andere Warnung mit der Kennung „{alert.identifier}“ wurde bereits angenommen. "
             "Jede CAP-Nachricht braucht eine eigene identifier."
         )
 
     async def _issue(self, actor: Actor, alert: CapAlert, cap_xml: str) -> AlertResult:
-        published = self._published(alert)
+        published = is_published(alert)
         body = alert_text(alert)
-        check_limits({"telegram": body})
+        self.check("alert", {"telegram": body}, body)
         try:
             async with self.sessions.begin() as session:
                 existing = await self._existing(session, alert, cap_xml)
@@ -264,7 +291,7 @@ class Broadcasts:
                 row = Alert(
                     **columns(alert),
                     cap_xml=cap_xml,
-                    state="active",
+                    state=AlertState.ACTIVE,
                     created_by=actor.name[:64],
                     role=actor.role[:32],
                 )
@@ -273,13 +300,13 @@ class Broadcasts:
                 if published:
                     session.add(
                         OutboundMessage(
-                            kind="alert",
+                            kind=MessageKind.ALERT,
                             alert_id=row.id,
                             topic=ALERT_TOPIC,
                             stadtteile=areas(alert),
                             texts={"telegram": body},
                             priority=PRIORITY_ALERT,
-                            fanout_state="subscribers",
+                            fanout_state=FanoutState.SUBSCRIBERS,
                         )
                     )
                 _audit(
@@ -327,7 +354,7 @@ class Broadcasts:
         )
         root = next(a for a in chain if a.id == root_id)
         head = chain[-1]
-        if head.state in ("cancelled", "expired"):
+        if head.state in ENDED:
             raise InvalidState(
                 f"Die Warnung „{root.identifier}“ ist bereits beendet ({head.state}) und kann nicht mehr "
                 "geändert werden."
@@ -341,18 +368,18 @@ class Broadcasts:
                 if existing is not None:
                     return existing
                 root, head = await self._chain_head(session, alert)
-                published = self._published(to_cap(root))
-                state = "active" if alert.msg_type == "Update" else "cancelled"
+                published = is_published(root)
+                state = AlertState.ACTIVE if alert.msg_type == "Update" else AlertState.CANCELLED
                 if alert.msg_type == "Update":
                     body = update_text(alert)
-                    check_limits({"telegram": body})
+                    self.check("alert", {"telegram": body}, body)
                     texts = {
                         "telegram": body,
                         "telegram:correction": correction_text(to_cap(root), alert),
                     }
                 else:
                     texts = {"telegram": all_clear_text(alert, to_cap(head))}
-                    check_limits(texts)
+                    self.check("alert", texts, texts["telegram"])
                 row = Alert(
                     **columns(alert),
                     cap_xml=cap_xml,
@@ -371,32 +398,35 @@ class Broadcasts:
                     await session.execute(
                         update(Alert)
                         .where(((Alert.id == root.id) | (Alert.root_id == root.id)) & (Alert.id != row.id))
-                        .where(Alert.state == "active")
-                        .values(state="updated", updated_at=utcnow())
+                        .where(Alert.state == AlertState.ACTIVE)
+                        .values(state=AlertState.UPDATED, updated_at=utcnow())
                     )
                     # earlier fan-outs stop; the update reaches everyone they had not reached yet
                     await session.execute(
                         update(OutboundMessage)
-                        .where(OutboundMessage.alert_id == root.id, OutboundMessage.fanout_state != "done")
-                        .values(fanout_state="done")
+                        .where(
+                            OutboundMessage.alert_id == root.id,
+                            OutboundMessage.fanout_state != FanoutState.DONE,
+                        )
+                        .values(fanout_state=FanoutState.DONE)
                     )
                 else:
                     await session.execute(
                         update(Alert)
                         .where((Alert.id == root.id) | (Alert.root_id == root.id))
-                        .values(state="cancelled", updated_at=utcnow())
+                        .values(state=AlertState.CANCELLED, updated_at=utcnow())
                     )
                     stopped = await _stop_messages(session, chain_messages)
                 if published:
                     session.add(
                         OutboundMessage(
-                            kind="update" if alert.msg_type == "Update" else "allclear",
+                            kind=MessageKind.UPDATE if alert.msg_type == "Update" else MessageKind.ALLCLEAR,
                             alert_id=root.id,
                             topic=ALERT_TOPIC,
                             stadtteile=areas(alert),
                             texts=texts,
                             priority=PRIORITY_ALERT,
-                            fanout_state="chain",
+                            fanout_state=FanoutState.CHAIN,
                         )
                     )
                 _audit(
@@ -434,23 +464,18 @@ class Broadcasts:
         assert head is not None
         return head
 
-    async def alert_by_id(self, alert_id: int) -> Alert:
-        async with self.sessions() as session:
-            row = await session.get(Alert, alert_id)
-        if row is None:
-            raise NotFound(f"Es gibt keine Warnung mit der Nummer {alert_id}.")
-        return row
-
 
 async def _stop_messages(session: AsyncSession, message_ids: Any) -> int:
     """Stop fan-out and every queued delivery of these messages (already sent ones stay sent)."""
     await session.execute(
-        update(OutboundMessage).where(OutboundMessage.id.in_(message_ids)).values(fanout_state="done")
+        update(OutboundMessage)
+        .where(OutboundMessage.id.in_(message_ids))
+        .values(fanout_state=FanoutState.DONE)
     )
     result = await session.execute(
         update(Delivery)
-        .where(Delivery.message_id.in_(message_ids), Delivery.state == "pending")
-        .values(state="cancelled", last_error="cancelled")
+        .where(Delivery.message_id.in_(message_ids), Delivery.state == DeliveryState.PENDING)
+        .values(state=DeliveryState.CANCELLED, last_error="cancelled")
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -467,7 +492,7 @@ async def start_due_broadcasts(sessions: async_sessionmaker[AsyncSession], now: 
             (
                 await session.scalars(
                     select(Broadcast.id)
-                    .where(Broadcast.state == "scheduled", Broadcast.scheduled_at <= now)
+                    .where(Broadcast.state == PostState.SCHEDULED, Broadcast.scheduled_at <= now)
                     .order_by(Broadcast.scheduled_at)
                     .limit(50)
                 )
@@ -477,8 +502,8 @@ async def start_due_broadcasts(sessions: async_sessionmaker[AsyncSession], now: 
         async with sessions.begin() as session:
             result = await session.execute(
                 update(Broadcast)
-                .where(Broadcast.id == broadcast_id, Broadcast.state == "scheduled")
-                .values(state="sending", started_at=utcnow(), updated_at=utcnow())
+                .where(Broadcast.id == broadcast_id, Broadcast.state == PostState.SCHEDULED)
+                .values(state=PostState.SENDING, started_at=utcnow(), updated_at=utcnow())
             )
             if not getattr(result, "rowcount", 0):
                 continue  # cancelled, or another process took it
@@ -486,13 +511,13 @@ async def start_due_broadcasts(sessions: async_sessionmaker[AsyncSession], now: 
             assert broadcast is not None
             session.add(
                 OutboundMessage(
-                    kind="post",
+                    kind=MessageKind.POST,
                     broadcast_id=broadcast_id,
                     topic=broadcast.topic,
                     stadtteile=[],
                     texts=broadcast_texts(broadcast),
                     priority=PRIORITY_POST,
-                    fanout_state="subscribers",
+                    fanout_state=FanoutState.SUBSCRIBERS,
                 )
             )
             _audit(
@@ -511,7 +536,7 @@ async def finish_broadcasts(sessions: async_sessionmaker[AsyncSession]) -> list[
     finished = []
     async with sessions() as session:
         sending = list(
-            (await session.scalars(select(Broadcast.id).where(Broadcast.state == "sending"))).all()
+            (await session.scalars(select(Broadcast.id).where(Broadcast.state == PostState.SENDING))).all()
         )
     for broadcast_id in sending:
         async with sessions.begin() as session:
@@ -519,7 +544,10 @@ async def finish_broadcasts(sessions: async_sessionmaker[AsyncSession]) -> list[
             open_fanout = await session.scalar(
                 select(func.count())
                 .select_from(OutboundMessage)
-                .where(OutboundMessage.broadcast_id == broadcast_id, OutboundMessage.fanout_state != "done")
+                .where(
+                    OutboundMessage.broadcast_id == broadcast_id,
+                    OutboundMessage.fanout_state != FanoutState.DONE,
+                )
             )
             counts = dict(
                 (
@@ -530,12 +558,12 @@ async def finish_broadcasts(sessions: async_sessionmaker[AsyncSession]) -> list[
                     )
                 ).all()
             )
-            if open_fanout or counts.get("pending") or counts.get("in_flight"):
+            if open_fanout or any(counts.get(s) for s in OPEN):
                 continue
-            state = "partly_failed" if counts.get("failed") else "sent"
+            state = PostState.PARTLY_FAILED if counts.get(DeliveryState.FAILED) else PostState.SENT
             result = await session.execute(
                 update(Broadcast)
-                .where(Broadcast.id == broadcast_id, Broadcast.state == "sending")
+                .where(Broadcast.id == broadcast_id, Broadcast.state == PostState.SENDING)
                 .values(state=state, finished_at=utcnow(), updated_at=utcnow())
             )
             if getattr(result, "rowcount", 0):
@@ -558,7 +586,9 @@ async def expire_alerts(sessions: async_sessionmaker[AsyncSession], now: dt.date
             (
                 await session.scalars(
                     select(Alert).where(
-                        Alert.state == "active", Alert.expires_at.is_not(None), Alert.expires_at <= now
+                        Alert.state == AlertState.ACTIVE,
+                        Alert.expires_at.is_not(None),
+                        Alert.expires_at <= now,
                     )
                 )
             ).all()
@@ -568,15 +598,15 @@ async def expire_alerts(sessions: async_sessionmaker[AsyncSession], now: dt.date
         async with sessions.begin() as session:
             result = await session.execute(
                 update(Alert)
-                .where(Alert.id == head.id, Alert.state == "active")
-                .values(state="expired", updated_at=utcnow())
+                .where(Alert.id == head.id, Alert.state == AlertState.ACTIVE)
+                .values(state=AlertState.EXPIRED, updated_at=utcnow())
             )
             if not getattr(result, "rowcount", 0):
                 continue
             await session.execute(
                 update(Alert)
-                .where((Alert.id == root_id) | (Alert.root_id == root_id), Alert.state == "updated")
-                .values(state="expired", updated_at=utcnow())
+                .where((Alert.id == root_id) | (Alert.root_id == root_id), Alert.state == AlertState.UPDATED)
+                .values(state=AlertState.EXPIRED, updated_at=utcnow())
             )
             stopped = await _stop_messages(
                 session, select(OutboundMessage.id).where(OutboundMessage.alert_id == root_id)
@@ -592,10 +622,10 @@ async def pending_fanouts(engine: AsyncEngine) -> list[int]:
     async with engine.connect() as connection:
         rows = await connection.execute(
             text(
-                "SELECT id FROM outbound_messages WHERE fanout_state != 'done' AND fanout_locked_until < :now "
+                "SELECT id FROM outbound_messages WHERE fanout_state != :done AND fanout_locked_until < :now "
                 "ORDER BY priority, id LIMIT 20"
             ),
-            {"now": time.time()},
+            {"now": time.time(), "done": FanoutState.DONE.value},
         )
         return [int(r[0]) for r in rows.all()]
 
@@ -605,16 +635,12 @@ async def purge_deliveries(sessions: async_sessionmaker[AsyncSession], older_tha
     alert (if any) has ended. Posts and alerts themselves stay (they are public)."""
     cutoff = utcnow() - older_than
     async with sessions.begin() as session:
-        ended_alerts = select(Alert.id).where(
-            Alert.root_id.is_(None), Alert.state.in_(("cancelled", "expired"))
-        )
+        ended_alerts = select(Alert.id).where(Alert.root_id.is_(None), Alert.state.in_(ENDED))
         old = select(OutboundMessage.id).where(
             OutboundMessage.created_at < cutoff,
             (OutboundMessage.alert_id.is_(None)) | (OutboundMessage.alert_id.in_(ended_alerts)),
         )
         result = await session.execute(
-            delete(Delivery).where(
-                Delivery.message_id.in_(old), Delivery.state.not_in(("pending", "in_flight"))
-            )
+            delete(Delivery).where(Delivery.message_id.in_(old), Delivery.state.not_in(OPEN))
         )
     return int(getattr(result, "rowcount", 0) or 0)

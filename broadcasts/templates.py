@@ -26,7 +26,6 @@ import string
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from zoneinfo import ZoneInfo
 
 from broadcasts.cap import CapTemplateError, check_alert, reference_of
 from broadcasts.capmodel import (
@@ -41,8 +40,8 @@ from broadcasts.capmodel import (
     Status,
     Urgency,
 )
+from core.time import BERLIN
 
-BERLIN = ZoneInfo("Europe/Berlin")
 DEFAULT_SENDER = "stadt-koblenz"
 CITY_AREA_DESC = "Stadtgebiet Koblenz"
 CITY_GEOCODE = ("ARS", "071110000000")  # Amtlicher Regionalschlüssel of the city of Koblenz

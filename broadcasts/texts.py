@@ -1,20 +1,13 @@
 """The texts that go out on push channels: press posts and alerts as Telegram messages, updates,
 corrections and all-clears. The wording of alerts comes from ``broadcasts.templates`` (reviewed German
 texts); this module adds what a chat message needs around it: the kind of message first (warning,
-exercise, update), and where it applies."""
+exercise, update) with the severity in the one German vocabulary of ``core.alerts``, and where it applies."""
 
 from __future__ import annotations
 
 from broadcasts import templates
 from broadcasts.capmodel import CapAlert
-
-_SEVERITY = {
-    "Extreme": "🚨 Amtliche Warnung",
-    "Severe": "⚠️ Warnung",
-    "Moderate": "⚠️ Warnung",
-    "Minor": "ℹ️ Hinweis",
-    "Unknown": "⚠️ Warnung",
-}
+from core.alerts import severity_label
 
 
 def _status_prefix(alert: CapAlert) -> str:
@@ -38,12 +31,14 @@ def post_text(text: str, link: str | None, image_url: str | None) -> str:
 
 
 def _label(alert: CapAlert) -> str:
-    return _SEVERITY.get(alert.info("de").severity, "⚠️ Warnung")
+    """ "🚨 Extreme Gefahr – Stadt Koblenz", "⚠️ Gefahreninformation – Stadt Koblenz", ..."""
+    severity = alert.info("de").severity
+    return f"{'🚨' if severity == 'Extreme' else '⚠️'} {severity_label(severity)} – Stadt Koblenz"
 
 
 def alert_text(alert: CapAlert) -> str:
     return (
-        f"{_status_prefix(alert)}{_label(alert)} der Stadt Koblenz\n\n{templates.alert_text(alert)}"
+        f"{_status_prefix(alert)}{_label(alert)}\n\n{templates.alert_text(alert)}"
         f"\n\nBetroffen: {areas_text(alert)}"
     )
 
@@ -51,8 +46,8 @@ def alert_text(alert: CapAlert) -> str:
 def update_text(alert: CapAlert) -> str:
     """The full text of an updated alert; it replaces the first message where that can be edited."""
     return (
-        f"{_status_prefix(alert)}🔄 Aktualisiert am {templates.german_datetime(alert.sent)} – "
-        f"{_label(alert)} der Stadt Koblenz\n\n{templates.alert_text(alert)}\n\nBetroffen: {areas_text(alert)}"
+        f"{_status_prefix(alert)}🔄 Aktualisiert am {templates.german_datetime(alert.sent)}: "
+        f"{_label(alert)}\n\n{templates.alert_text(alert)}\n\nBetroffen: {areas_text(alert)}"
     )
 
 

@@ -40,8 +40,12 @@ from broadcasts.publishers import (
     Rejected,
     RetryAfter,
     Transient,
+    push_only,
 )
 from broadcasts.ratelimit import Slots
+from broadcasts.states import DeliveryState, MessageKind
+from core.background import wait_any
+from core.db import log_retry
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,8 @@ class Worker:
         self.engine = engine
         self.config = config or WorkerConfig()
         self.name = name or worker_name()
-        self.channels = {n: _Channel(p, slots[n]) for n, p in publishers.items()}
+        # pull channels (feeds, banner) are read from the database by their clients: never sent to
+        self.channels = {n: _Channel(p, slots[n]) for n, p in push_only(publishers).items()}
         self.stats: Counter[str] = Counter()
         self._messages: dict[int, _Message] = {}
         self._refs: dict[int, _Ref] = {}
@@ -126,15 +131,15 @@ class Worker:
                     if time.monotonic() - last_renew > self.config.lease / 3:
                         await self._renew()
                         last_renew = time.monotonic()
-                except Exception:
-                    log.exception("outbox claim failed; retrying")
+                except Exception as error:
+                    log_retry(log, "outbox claim", error, 1.0)
                     claimed = 0
                     await asyncio.sleep(1.0)
                 if claimed:
                     continue
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wait_any(stop), self.config.poll)
+                    await asyncio.wait_for(wait_any(self._wake, stop), self.config.poll)
         finally:
             # stop without cancelling anything in the middle of a database transaction
             self._stopping = True
@@ -151,14 +156,6 @@ class Worker:
             queued = [c.id for ch in self.channels.values() for _p, _i, c in ch.queue]
             with contextlib.suppress(Exception):
                 await outbox.release(self.engine, self.name, queued)
-
-    async def _wait_any(self, stop: asyncio.Event) -> None:
-        waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
 
     def _target(self, channel: _Channel) -> int:
         rate = channel.publisher.capabilities.rate_per_second or 30.0
@@ -257,21 +254,23 @@ class Worker:
             until = time.time() + max(exc.seconds, 0.0)
             await channel.slots.pause(until)
             self.stats["rate_limited"] += 1
-            outcome = Outcome(row.id, "pending", next_attempt_at=until, error=str(exc), refund_attempt=True)
+            outcome = Outcome(
+                row.id, DeliveryState.PENDING, next_attempt_at=until, error=str(exc), refund_attempt=True
+            )
         except Transient as exc:
             self.stats["transient"] += 1
             outcome = self._retry(row, str(exc))
         except RecipientGone as exc:
             self.stats["deactivated"] += 1
             self._gone.append((row.channel, row.chat_id))
-            outcome = Outcome(row.id, "deactivated", error=str(exc))
+            outcome = Outcome(row.id, DeliveryState.DEACTIVATED, error=str(exc))
         except PublishError as exc:
             self.stats["failed"] += 1
-            outcome = Outcome(row.id, "failed", error=str(exc))
+            outcome = Outcome(row.id, DeliveryState.FAILED, error=str(exc))
         except Exception as exc:  # a poison message must not stop the worker
             log.exception("delivery %s failed unexpectedly", row.id)
             self.stats["failed"] += 1
-            outcome = Outcome(row.id, "failed", error=f"{type(exc).__name__}: {exc}")
+            outcome = Outcome(row.id, DeliveryState.FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:
             self._semaphore.release()
         self._outcomes.append(outcome)
@@ -279,10 +278,10 @@ class Worker:
     def _retry(self, row: Claimed, error: str) -> Outcome:
         if row.attempts >= self.config.max_attempts:
             self.stats["failed"] += 1
-            return Outcome(row.id, "failed", error=f"after {row.attempts} attempts: {error}")
+            return Outcome(row.id, DeliveryState.FAILED, error=f"after {row.attempts} attempts: {error}")
         delay = min(self.config.max_backoff, self.config.backoff * 2 ** (row.attempts - 1))
         delay *= random.uniform(0.5, 1.5)  # jitter: retries of many rows do not arrive together
-        return Outcome(row.id, "pending", next_attempt_at=time.time() + delay, error=error)
+        return Outcome(row.id, DeliveryState.PENDING, next_attempt_at=time.time() + delay, error=error)
 
     async def _deliver(self, channel: _Channel, row: Claimed) -> Outcome:
         message = self._messages.get(row.message_id)
@@ -294,31 +293,35 @@ class Worker:
         if not body:
             raise Rejected(f"no text for channel {row.channel}")
         ref = self._refs.get(row.ref_delivery_id) if row.ref_delivery_id is not None else None
-        if row.ref_delivery_id is not None and (ref is None or ref.state != "sent"):
-            if message.kind == "update" and ref is not None and ref.state in ("failed", "cancelled"):
+        if row.ref_delivery_id is not None and (ref is None or ref.state != DeliveryState.SENT):
+            if (
+                message.kind == MessageKind.UPDATE
+                and ref is not None
+                and ref.state in (DeliveryState.FAILED, DeliveryState.CANCELLED)
+            ):
                 ref = None  # the first message never arrived: send the updated alert as a new message
-            elif ref is not None and ref.state == "deactivated":
-                return Outcome(row.id, "deactivated", error="recipient blocked the bot")
+            elif ref is not None and ref.state == DeliveryState.DEACTIVATED:
+                return Outcome(row.id, DeliveryState.DEACTIVATED, error="recipient blocked the bot")
             else:
-                return Outcome(row.id, "cancelled", error="the first message was not delivered")
-        if message.kind == "update" and ref is not None and ref.provider_message_id:
+                return Outcome(row.id, DeliveryState.CANCELLED, error="the first message was not delivered")
+        if message.kind == MessageKind.UPDATE and ref is not None and ref.provider_message_id:
             window = publisher.capabilities.edit_window
             age = time.time() - (ref.sent_at or 0.0)
             if publisher.capabilities.edit and (window is None or age < window.total_seconds() - 60):
                 try:
                     await publisher.edit(row.chat_id, ref.provider_message_id, body)
                     self.stats["edited"] += 1
-                    return Outcome(row.id, "sent", ref.provider_message_id, time.time())
+                    return Outcome(row.id, DeliveryState.SENT, ref.provider_message_id, time.time())
                 except EditImpossible:
                     pass
             correction = message.texts.get(f"{row.channel}:correction") or body
             pid = await publisher.send(row.chat_id, correction, reply_to=ref.provider_message_id)
             self.stats["corrections"] += 1
-            return Outcome(row.id, "sent", pid, time.time())
+            return Outcome(row.id, DeliveryState.SENT, pid, time.time())
         reply_to = ref.provider_message_id if ref is not None else None
         pid = await publisher.send(row.chat_id, body, reply_to=reply_to)
         self.stats["sent"] += 1
-        return Outcome(row.id, "sent", pid, time.time())
+        return Outcome(row.id, DeliveryState.SENT, pid, time.time())
 
     # -- writing results ---------------------------------------------------------------------------
 
@@ -327,17 +330,18 @@ class Worker:
             await asyncio.sleep(self.config.flush_every)
             try:
                 await self._flush()
-            except Exception:
-                log.exception("writing delivery results failed; retrying")
+            except Exception as error:
+                log_retry(log, "writing delivery results", error, 1.0)
                 await asyncio.sleep(1.0)
 
     async def _flush(self) -> None:
         outcomes, self._outcomes = self._outcomes, []
         gone, self._gone = self._gone, []
         try:
-            await outbox.record(self.engine, outcomes)
+            # a blocked chat first: once its 403 row is recorded, the chat's next row would be claimable
             for channel, chat in gone:
                 await outbox.deactivate_chat(self.engine, channel, chat)
+            await outbox.record(self.engine, outcomes)
         except BaseException:
             self._outcomes[:0] = outcomes
             self._gone[:0] = gone

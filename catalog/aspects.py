@@ -79,12 +79,3 @@ def find_aspects(text: str) -> list[AspectMatch]:
             if not any(match.start() < m.end and m.start < match.end() for m in found):
                 found.append(AspectMatch(aspect, match.start(), match.end()))
     return sorted(found, key=lambda m: m.start)
-
-
-def detect_aspect(text: str) -> Aspect:
-    """The aspect a question is mainly about: the first one named, by the priority of the lexicon."""
-    matches = find_aspects(text)
-    if not matches:
-        return "overview"
-    order = {aspect: rank for rank, (aspect, _) in enumerate(_LEXICON)}
-    return min(matches, key=lambda m: (order[m.aspect], m.start)).aspect

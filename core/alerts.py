@@ -2,13 +2,39 @@
 about warnings) and ``broadcasts`` (which stores them and implements ``AlertSource``).
 
 ``StaticAlerts`` holds what it is given (nothing by default): for the CLI's ``ask`` and for tests.
+
+``SEVERITY_LABELS`` / ``severity_label`` are the one German vocabulary for CAP severities shown to
+citizens (chat, widget, Telegram, feeds). They follow the warning levels of the federal warning app NINA
+(MoWaS): "Extreme Gefahr", "Gefahr", "Gefahreninformation" (BBK, "Bedeutung der einzelnen Warnstufen").
+CAP's two lowest levels are both a "Gefahreninformation" there; "Unknown" is a plain "Warnung".
+``SEVERITY_RANK`` orders alerts, most severe first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from types import MappingProxyType
+from typing import Final, Protocol
+
+SEVERITY_LABELS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "Extreme": "Extreme Gefahr",
+        "Severe": "Gefahr",
+        "Moderate": "Gefahreninformation",
+        "Minor": "Gefahreninformation",
+        "Unknown": "Warnung",
+    }
+)
+SEVERITY_RANK: Final[Mapping[str, int]] = MappingProxyType(
+    {"Extreme": 0, "Severe": 1, "Moderate": 2, "Minor": 3, "Unknown": 4}
+)
+
+
+def severity_label(severity: str) -> str:
+    """German label of a CAP severity code; "Warnung" for anything unknown (never the English code)."""
+    return SEVERITY_LABELS.get(severity, "Warnung")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from core.db import log_retry
+
 log = logging.getLogger(__name__)
+
+
+async def wait_any(*events: asyncio.Event) -> None:
+    """Return as soon as one of the events is set (a loop's "woken or told to stop")."""
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 @contextlib.asynccontextmanager
@@ -27,8 +39,8 @@ async def periodic(
         while not stop.is_set():
             try:
                 await job()
-            except Exception:
-                log.exception("%s failed; retrying in %.0f s", name, interval)
+            except Exception as error:
+                log_retry(log, name, error, interval)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 

@@ -59,12 +59,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except KoblenzError as exc:
         if exc.status >= 500:
             log.exception("error in %s %s", request.method, request.path)
-        headers = (
-            {"WWW-Authenticate": exc.extra.pop("www_authenticate")}
-            if "www_authenticate" in exc.extra
-            else None
-        )
-        return error_response(exc.status, exc.code, exc.message, headers=headers, **exc.extra)
+        extra = dict(exc.extra)  # the error stays as it was raised (it may be raised again)
+        challenge = extra.pop("www_authenticate", None)
+        headers = {"WWW-Authenticate": challenge} if challenge else None
+        return error_response(exc.status, exc.code, exc.message, headers=headers, **extra)
     except web.HTTPException as exc:
         if exc.status >= 400:
             return _from_http_exception(exc)

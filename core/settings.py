@@ -1,7 +1,10 @@
 """One typed settings object: environment variables ``KOBLENZ_BOT_*`` over an optional TOML file.
 
 The TOML file is ``koblenz-bot.toml`` in the working directory, or the path in ``KOBLENZ_BOT_CONFIG``.
-Secrets (tokens, the pseudonym key) come from the environment or that git-ignored file, never the repo.
+Secrets (the Telegram token and webhook secret, the pseudonym key, the alert senders' tokens and HMAC
+secrets) come from the environment or that git-ignored file, never the repo. They are ``SecretStr``: a
+repr, ``str()`` or log line of the settings shows ``**********``; ``.get_secret_value()`` is called only
+where a secret is used (the Bot API client, the HMAC of a pseudonym or a signature).
 """
 
 from __future__ import annotations
@@ -92,8 +95,8 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=1000, ge=50, le=10000)
     intent_threshold: float = Field(default=0.45, ge=0, le=1)
     ambiguity_margin: float = Field(default=0.12, ge=0, le=1)
-    pseudonym_key: str = Field(
-        default="",
+    pseudonym_key: SecretStr = Field(
+        default=SecretStr(""),
         description="HMAC key for pseudonymous conversation ids; generated into state_dir if empty",
     )
     chat_rate_per_minute: int = Field(default=30, ge=1)
@@ -104,8 +107,8 @@ class Settings(BaseSettings):
     widget_privacy_url: str = Field(
         default="", description="privacy statement linked by the widget; empty: the bot's own /datenschutz"
     )
-    # -- broadcasts and alerts (issue 5); the Telegram token and API URL are shared with the channel --
-    telegram_token: str = Field(default="", description="Telegram bot token (secret)")
+    # -- broadcasts and alerts; the Telegram token and API URL are shared with the chat channel --
+    telegram_token: SecretStr = Field(default=SecretStr(""), description="Telegram bot token (secret)")
     telegram_api_url: str = Field(
         default="https://api.telegram.org", description="Bot API base URL; tests point it at the double"
     )
@@ -125,12 +128,12 @@ class Settings(BaseSettings):
     alert_senders: dict[str, AlertSender] = Field(default_factory=dict)
     alert_max_bytes: int = Field(default=256_000, ge=1024, le=10_000_000)
     public_url: str = Field(default="", description="public base URL for feed links; empty: from the request")
-    # -- Telegram channel (issue 4): citizens chat and subscribe; off while telegram_token is empty --
+    # -- Telegram channel: citizens chat and subscribe; off while telegram_token is empty --
     telegram_mode: Literal["polling", "webhook"] = Field(
         default="polling", description="polling needs no public URL; webhook: POST /webhooks/telegram"
     )
-    telegram_webhook_secret: str = Field(
-        default="",
+    telegram_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
         validate_default=True,
         description="secret_token Telegram sends in X-Telegram-Bot-Api-Secret-Token (webhook mode)",
     )
@@ -166,10 +169,11 @@ class Settings(BaseSettings):
 
     @field_validator("telegram_webhook_secret")
     @classmethod
-    def _webhook_secret(cls, value: str, info: ValidationInfo) -> str:
-        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+    def _webhook_secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
             raise ValueError("1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule for secret_token)")
-        if not value and info.data.get("telegram_token") and info.data.get("telegram_mode") == "webhook":
+        if not secret and info.data.get("telegram_token") and info.data.get("telegram_mode") == "webhook":
             raise ValueError("required in webhook mode, so that only Telegram can post updates")
         return value
 

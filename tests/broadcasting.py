@@ -1,4 +1,4 @@
-"""Helpers shared by the broadcast engine tests (tests/test_broadcast_*.py): a migrated, empty database,
+"""Helpers shared by the broadcast engine tests (tests/broadcasts/): a migrated, empty database,
 subscribers, settings pointing at the Telegram double, and small waits."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,9 +19,13 @@ from broadcasts.capmodel import CapAlert, CapArea, CapInfo
 from broadcasts.engine import Running
 from broadcasts.engine import running as engine_running
 from broadcasts.models import Delivery
+from broadcasts.publishers import Channel
 from broadcasts.service import Actor, Broadcasts
 from broadcasts.subscribers import Subscriber, Subscription
 from connectors import registry
+from connectors.banner.publisher import BannerPublisher
+from connectors.feeds.publisher import CapFeedPublisher, FeedPublisher
+from connectors.telegram.publisher import TelegramPublisher
 from core.db import create_engine, migrate, sessionmaker
 from core.settings import Settings
 from tests.conftest import make_settings
@@ -159,8 +164,20 @@ def cap_alert(
     )
 
 
-def service(engine: AsyncEngine, wake: Callable[[], None] | None = None) -> Broadcasts:
-    return Broadcasts(sessionmaker(engine), wake)
+# What ``registry.publishers`` opens with a Telegram token set, for the service's checks: nothing is sent
+# through these (the Telegram publisher has no HTTP session; the engine tests send via ``running``).
+CHANNELS: tuple[Channel, ...] = (
+    TelegramPublisher(cast(aiohttp.ClientSession, None), "http://127.0.0.1:9", TOKEN),
+    FeedPublisher(),
+    CapFeedPublisher(),
+    BannerPublisher(),
+)
+
+
+def service(
+    engine: AsyncEngine, wake: Callable[[], None] | None = None, channels: Iterable[Channel] = CHANNELS
+) -> Broadcasts:
+    return Broadcasts(sessionmaker(engine), wake, channels)
 
 
 @contextlib.asynccontextmanager

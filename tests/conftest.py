@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -16,13 +17,20 @@ from typing import Any
 import pytest
 
 from catalog.model import Catalog, load_catalog
+from core.net import free_port
+from core.paths import PROJECT_ROOT
 from core.settings import Settings, load_settings
 from nlu import rasa_env
 from tests.fakes.rasa import FakeRasa
 
-ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("KOBLENZ_BOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+FAST = os.environ.get("KOBLENZ_BOT_FAST_TESTS") == "1"  # set by `make test-fast`
+
+
+def examples(count: int) -> int:
+    """Hypothesis examples for a property: all of them in `make test`, a tenth in `make test-fast`."""
+    return max(10, count // 10) if FAST else count
 
 
 # -- no outside network in tests ------------------------------------------------------------------
@@ -48,7 +56,7 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
-    return load_catalog(ROOT / "data")
+    return load_catalog(PROJECT_ROOT / "data")
 
 
 # -- databases ------------------------------------------------------------------------------------
@@ -77,9 +85,28 @@ def postgres_url() -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from core.db import create_engine, migrate
+
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+
+    async def build() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await migrate(engine)
+        async with engine.begin() as connection:  # one file, no WAL side files to copy
+            await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await engine.dispose()
+
+    asyncio.run(build())
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
+        # a copy of a database migrated once per session: Alembic per test was most of the unit tests' time
+        shutil.copyfile(request.getfixturevalue("_migrated_sqlite"), tmp_path / "bot.sqlite3")
         yield f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
         return
     url = request.getfixturevalue("postgres_url")
@@ -138,19 +165,13 @@ async def fake_rasa() -> AsyncIterator[FakeRasa]:
     await fake.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def rasa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real Rasa server with the production pipeline, trained once (cached by a hash of its inputs)."""
     model = rasa_env.train(
-        ROOT / "nlu" / "config.yml", ROOT / "nlu" / "models", progress=rasa_env.print_progress
+        PROJECT_ROOT / "nlu" / "config.yml", PROJECT_ROOT / "nlu" / "models", progress=rasa_env.print_progress
     )
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("rasa") / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -182,3 +203,26 @@ def rasa_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+# -- test kinds: `make test-fast` runs the unit tests only (-m "not integration") ---------------------
+
+_INTEGRATION_FIXTURES = {"postgres_url": "postgres", "rasa_url": "rasa", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs PostgreSQL, the real Rasa server, Chromium, other processes, or runs the assembled
+    app or engine end to end (``functional``) as ``integration``,
+    so that the fast target never needs them; ``make test`` runs everything and never skips them."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = list(callspec.params.values()) if callspec is not None else []  # values may be unhashable
+        kinds = {kind for fixture, kind in _INTEGRATION_FIXTURES.items() if fixture in names}
+        if "postgres" in params:
+            kinds.add("postgres")
+        kinds |= {kind for kind in ("rasa", "processes", "functional") if item.get_closest_marker(kind)}
+        for kind in kinds:
+            item.add_marker(getattr(pytest.mark, kind))
+        if kinds:
+            item.add_marker(pytest.mark.integration)

@@ -6,20 +6,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field, RootModel, StringConstraints
 
-from bot.events import Reply
-from bot.http import CHAT, check_rate, text_field
-from core import BadRequest
-from core.http import read_json_object
+from bot.events import Reply, plain_text
+from bot.http import CHAT, check_rate
+from core.bodies import Body, read_body
 
 WEBHOOK_PATH = "/webhooks/rest/webhook"
 
 
+class RestRequest(Body):
+    """Rasa's ``RestInput`` body."""
+
+    messages = {"sender": "Das Feld „sender“ darf nicht leer sein."}
+
+    sender: Annotated[str, StringConstraints(min_length=1)] | int = Field(
+        "default", description="the client's id for the conversation (first 128 characters used)"
+    )
+    message: str = Field(description="the question, or a button's payload sent back")
+
+
+class RestButton(BaseModel):
+    title: str
+    payload: str
+    type: Literal["web_url"] | None = None
+    url: str | None = None
+
+
+class RestMessage(BaseModel):
+    recipient_id: str
+    text: str
+    buttons: list[RestButton] | None = None
+
+
+class RestReply(RootModel[list[RestMessage]]):
+    """The bot's messages, as Rasa's REST channel answers."""
+
+
 def messages(recipient: str, reply: Reply) -> list[dict[str, Any]]:
-    text = "\n\n".join([*reply.notices, reply.text])
+    """The reply as one Rasa REST message: plain text without markup (Rasa web-chat clients show text as
+    it is), the notices first, a title on its own line, list items as "• " lines; buttons for the quick
+    replies and links."""
+    text = "\n\n".join(part for part in (*reply.notices, plain_text(reply.blocks)) if part)
     buttons: list[dict[str, Any]] = [{"title": q.title, "payload": q.payload} for q in reply.quick_replies]
     buttons += [
         {"title": link.title, "type": "web_url", "url": link.url, "payload": link.url} for link in reply.links
@@ -31,12 +62,8 @@ def messages(recipient: str, reply: Reply) -> list[dict[str, Any]]:
 
 
 async def webhook(request: web.Request) -> web.Response:
-    body = await read_json_object(request)
-    sender = body.get("sender", "default")
-    if not isinstance(sender, str | int) or not str(sender):
-        raise BadRequest("Das Feld „sender“ fehlt.", code="invalid_sender")
-    sender = str(sender)[:128]
-    message = text_field(body, "message") or ""
+    body = await read_body(request, RestRequest)
+    sender, message = str(body.sender)[:128], body.message
     check_rate(request, "c:rest:" + sender)
     payload = message if message.startswith(("svc:", "handoff")) else None
     result = await request.app[CHAT].chat("rest", sender, message, payload)

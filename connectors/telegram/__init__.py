@@ -6,9 +6,17 @@ needs. With ``KOBLENZ_BOT_TELEGRAM_TOKEN`` set it starts the channel inside the 
 ``POST /webhooks/telegram`` that accepts only requests with the right ``X-Telegram-Bot-Api-Secret-Token``.
 Without a token nothing is added.
 
-Modules: ``channel`` (updates in, handlers, commands, subscriptions), ``render`` (Reply → HTML messages and
-keyboards), ``sender`` (paced sending, error mapping), ``subscriptions`` (topic/Stadtteil detection and the
-button flows), ``texts`` (German texts), ``errors`` (exception tree), ``publisher`` (broadcasts out).
+One Telegram client per bot token: the root opens it with ``open_client(settings, budget)`` and hands it
+to ``setup`` (chat replies, subscription screens, polling) and to the broadcast publisher
+(``channel_spec.sharing(client)``), so everything the bot sends shares one budget, one per-chat pacing
+and one error mapping.
+
+Modules: ``client`` (the one client: pacing, retries), ``transport`` (the aiohttp wire under it),
+``errors`` (the one mapping of Bot API answers to the ``PublishError`` tree), ``limits`` (Telegram's
+limits, from PTB's constants), ``channel`` (updates in, handlers, commands, subscriptions), ``ptb`` (PTB
+parses and dispatches, never sends), ``render`` (Reply → HTML messages and keyboards), ``subscriptions``
+(topic/Stadtteil detection and the button flows), ``texts`` (German texts), ``publisher`` (broadcasts
+out), ``channel_spec`` (the channel as the registry knows it).
 """
 
 from __future__ import annotations
@@ -23,18 +31,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chat import ChatService
 from catalog.model import Catalog
+from connectors import ConnectorError
 from connectors.telegram.channel import TelegramChannel
-from connectors.telegram.errors import DeliveryFailed, RecipientBlocked, TelegramChannelError
-from connectors.telegram.sender import SharedRate
-from core import BadRequest, KoblenzError
+from connectors.telegram.client import TelegramClient, open_client
+from connectors.telegram.errors import TokenRejected
+from core import BadRequest
 from core.settings import Settings
 
 __all__ = [
     "TELEGRAM",
-    "DeliveryFailed",
-    "RecipientBlocked",
     "TelegramChannel",
-    "TelegramChannelError",
+    "TelegramClient",
+    "TokenRejected",
+    "open_client",
     "setup",
 ]
 
@@ -42,14 +51,23 @@ TELEGRAM = web.AppKey("telegram", TelegramChannel)
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 log = logging.getLogger(__name__)
+# Bot API URLs contain the token: PTB's bot logs them (and every call's parameters, i.e. citizens' messages)
+# at DEBUG, httpx every request URL at INFO. Those loggers stay above that, whatever LOG_LEVEL says
+# (tests/core/test_secrets.py runs the channel at DEBUG and finds no token in the log).
+for _name, _level in (
+    ("telegram.Bot", logging.INFO),
+    ("telegram.ext.ExtBot", logging.INFO),
+    ("httpx", logging.WARNING),
+):
+    logging.getLogger(_name).setLevel(_level)
 
 
-class WebhookRefused(KoblenzError):
+class WebhookRefused(ConnectorError):
     status = 403
     code = "forbidden"
 
 
-class ChannelStarting(KoblenzError):
+class ChannelStarting(ConnectorError):
     status = 503
     code = "unavailable"
 
@@ -58,20 +76,18 @@ def setup(
     app: web.Application,
     settings: Settings,
     dependencies: Callable[[web.Application], tuple[ChatService, Catalog, async_sessionmaker[AsyncSession]]],
-    shared_rate: Callable[[web.Application], SharedRate | None],
+    client: Callable[[web.Application], TelegramClient],
 ) -> None:
     """Register the Telegram channel on the bot's aiohttp app (no-op without a token).
 
-    ``dependencies`` and ``shared_rate`` read, at start-up, what the root's earlier contexts opened: the
-    chat service, the catalog, the sessions and the bot token's one send budget."""
+    ``dependencies`` and ``client`` read, at start-up, what the root's earlier contexts opened: the chat
+    service, the catalog, the sessions and the bot token's one Telegram client."""
     if not settings.telegram_token:
         return
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def channel_context(app: web.Application) -> AsyncIterator[None]:
         chat, catalog, sessions = dependencies(app)
-        channel = TelegramChannel(settings, chat, catalog, sessions, shared_rate=shared_rate(app))
+        channel = TelegramChannel(settings, chat, catalog, sessions, client(app))
         app[TELEGRAM] = channel
         await channel.start()
         yield
@@ -79,7 +95,7 @@ def setup(
 
     async def webhook(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, settings.telegram_webhook_secret.encode()):
+        if not hmac.compare_digest(given, settings.telegram_webhook_secret.get_secret_value().encode()):
             raise WebhookRefused("Diese Anfrage kommt nicht von Telegram.")
         channel = request.app.get(TELEGRAM)
         if channel is None:

@@ -1,10 +1,13 @@
 """The Telegram channel: updates in (long polling or webhook), the shared ChatService, Telegram messages out.
 
-python-telegram-bot is composed, not subclassed: an ``Application`` (no Updater, no JobQueue) dispatches
-updates to the handlers below; its ``Bot`` sends through :class:`TelegramSender`. Polling is our own small
-loop over ``getUpdates`` so that one malformed update is logged and skipped instead of blocking the batch
-(PTB's Updater retries a batch it cannot parse forever). Updates of one chat are handled one after the
-other, different chats concurrently. Message texts are never logged.
+python-telegram-bot is composed, not subclassed: an ``Application`` (no Updater, no JobQueue) reads
+updates and dispatches them to the handlers below; it never talks to Telegram itself (``ptb.NoNetwork``).
+Every Bot API call, replies and polling included, goes through the bot token's one ``TelegramClient``,
+which the composition root shares with the broadcast publisher: one budget, one per-chat pacing, one
+error mapping. Polling is our own small loop over ``getUpdates`` so that one malformed update is logged
+and skipped instead of blocking the batch (PTB's Updater retries a batch it cannot parse forever).
+Updates of one chat are handled one after the other, different chats concurrently. Message texts are
+never logged.
 """
 
 from __future__ import annotations
@@ -15,14 +18,12 @@ import datetime as dt
 import logging
 import re
 import time
-import warnings
 from collections import Counter, deque
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import BotCommand, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatType
-from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
+from telegram.constants import ChatType, ParseMode
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -31,11 +32,11 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bot.chat import ChatService
 from bot.dialogue import EXAMPLES
 from bot.events import Reply
+from broadcasts.publishers import EditImpossible, PublishError, RecipientGone, RetryAfter
 from broadcasts.subscribers import (
     TOPICS,
     TOPICS_WITH_AREAS,
@@ -47,10 +48,13 @@ from broadcasts.subscribers import (
     unsubscribe,
 )
 from catalog.model import Catalog
+from catalog.stadtteile import Stadtteile
 from connectors.telegram import texts
-from connectors.telegram.errors import DeliveryFailed, RecipientBlocked
-from connectors.telegram.render import MAX_MESSAGE, Outgoing, keyboard, render, render_text
-from connectors.telegram.sender import ChatId, SharedRate, TelegramSender, retry_seconds
+from connectors.telegram.client import ChatId, TelegramClient
+from connectors.telegram.errors import TokenRejected
+from connectors.telegram.limits import MAX_CALLBACK_DATA, MAX_TEXT
+from connectors.telegram.ptb import NoNetwork
+from connectors.telegram.render import Outgoing, keyboard, render, render_text
 from connectors.telegram.subscriptions import (
     LABELS,
     Areas,
@@ -69,8 +73,7 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 HANDLED_UPDATES = ("message", "callback_query")
-# do_api_request warns that Bot.get_updates exists; we call getUpdates raw on purpose (see module doc).
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'")
+HTML = ParseMode.HTML
 
 
 class TelegramChannel:
@@ -80,41 +83,25 @@ class TelegramChannel:
         chat: ChatService,
         catalog: Catalog,
         sessions: async_sessionmaker[AsyncSession],
+        client: TelegramClient,
         *,
         max_concurrency: int = 32,
-        shared_rate: SharedRate | None = None,
     ) -> None:
         self.settings = settings
         self.chat = chat
         self.catalog = catalog
         self.sessions = sessions
-        self.areas = Areas(catalog.stadtteil_names())
-        timeout = settings.telegram_timeout
+        self.areas = Areas(Stadtteile(catalog))
+        self.client = client
+        self._offline = NoNetwork()
         self.application: Application[Any, Any, Any, Any, Any, Any] = (
             Application.builder()
-            .token(settings.telegram_token)
-            .base_url(f"{settings.telegram_api_url}/bot")
-            .request(
-                HTTPXRequest(
-                    connection_pool_size=max_concurrency + 8,
-                    read_timeout=timeout,
-                    write_timeout=timeout,
-                    connect_timeout=timeout,
-                    pool_timeout=timeout,
-                )
-            )
-            .get_updates_request(
-                HTTPXRequest(connection_pool_size=2, read_timeout=settings.telegram_poll_timeout + 10.0)
-            )
+            .token(settings.telegram_token.get_secret_value())
+            .request(self._offline)
+            .get_updates_request(NoNetwork())
             .updater(None)
             .job_queue(None)
             .build()
-        )
-        self.sender = TelegramSender(
-            self.application.bot,
-            self._deactivate,
-            per_second=max(1.0, settings.telegram_rate * 0.9),  # only without the shared limiter (tests)
-            shared=shared_rate,
         )
         self.ready = asyncio.Event()
         self.stats: Counter[str] = Counter()
@@ -154,29 +141,34 @@ class TelegramChannel:
         delay = 1.0
         while True:
             try:
-                await self.application.initialize()  # getMe: checks the token
+                self._offline.me = await self.client.get_me()  # checks the token
                 break
-            except InvalidToken:
+            except TokenRejected:
                 log.error("Telegram rejected KOBLENZ_BOT_TELEGRAM_TOKEN; the Telegram channel stays off")
                 return
-            except TelegramError as error:
-                log.warning("Telegram not reachable (%s); retrying in %.0f s", error.message, delay)
+            except PublishError as error:
+                log.warning("Telegram not reachable (%s); retrying in %.0f s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
+        await self.application.initialize()  # PTB learns the bot's name from NoNetwork, for /cmd@bot
         bot = self.application.bot
+        commands = [BotCommand(name, description).to_dict() for name, description in texts.COMMANDS]
         try:
-            await bot.set_my_commands([BotCommand(name, description) for name, description in texts.COMMANDS])
+            await self.client.call("setMyCommands", {"commands": commands})
             if self.settings.telegram_mode == "webhook":
                 if self.settings.telegram_webhook_url:
-                    await bot.set_webhook(
-                        self.settings.telegram_webhook_url,
-                        secret_token=self.settings.telegram_webhook_secret,
-                        allowed_updates=list(HANDLED_UPDATES),
+                    await self.client.call(
+                        "setWebhook",
+                        {
+                            "url": self.settings.telegram_webhook_url,
+                            "secret_token": self.settings.telegram_webhook_secret.get_secret_value(),
+                            "allowed_updates": list(HANDLED_UPDATES),
+                        },
                     )
             else:
-                await bot.delete_webhook()
-        except TelegramError as error:
-            log.error("Telegram set-up call failed: %s", error.message)
+                await self.client.call("deleteWebhook")
+        except PublishError as error:
+            log.error("Telegram set-up call failed: %s", error)
         log.info("Telegram channel ready as @%s (%s)", bot.username, self.settings.telegram_mode)
         self.ready.set()
         if self.settings.telegram_mode == "polling":
@@ -198,32 +190,26 @@ class TelegramChannel:
             await asyncio.sleep(self.settings.purge_interval_seconds)
 
     async def _poll(self) -> None:
-        bot = self.application.bot
         timeout = self.settings.telegram_poll_timeout
         offset: int | None = None
         failures = 0
         while True:
+            params: dict[str, Any] = {"timeout": timeout, "allowed_updates": list(HANDLED_UPDATES)}
+            if offset is not None:
+                params["offset"] = offset
             try:
-                raw = await bot.do_api_request(
-                    "getUpdates",
-                    api_kwargs={
-                        "offset": offset,
-                        "timeout": timeout,
-                        "allowed_updates": list(HANDLED_UPDATES),
-                    },
-                    read_timeout=timeout + 10.0,
-                )
+                raw = await self.client.call("getUpdates", params, timeout=timeout + 10.0)
                 failures = 0
-            except InvalidToken:
+            except TokenRejected:
                 log.error("Telegram rejected the token while polling; the Telegram channel stops")
                 return
             except RetryAfter as error:
-                await asyncio.sleep(retry_seconds(error))
+                await asyncio.sleep(error.seconds)
                 continue
-            except (Conflict, TelegramError) as error:
+            except PublishError as error:  # 409: a webhook is set or another getUpdates took over
                 failures += 1
                 wait = min(30.0, 0.5 * 2**failures)
-                log.warning("getUpdates failed (%s); retrying in %.1f s", error.message, wait)
+                log.warning("getUpdates failed (%s); retrying in %.1f s", error, wait)
                 await asyncio.sleep(wait)
                 continue
             if not isinstance(raw, list):
@@ -431,24 +417,24 @@ class TelegramChannel:
             message = query.message
             chat = message.chat if message is not None else None
             if chat is None or message is None:
-                await self.sender.answer_callback(query.id, texts.STALE_BUTTON, alert=True)
+                await self._answer(query.id, texts.STALE_BUTTON, alert=True)
                 answered = True
             elif data.startswith("abo:"):
                 if chat.type != ChatType.PRIVATE:
-                    await self.sender.answer_callback(query.id, texts.PRIVATE_ONLY, alert=True)
+                    await self._answer(query.id, texts.PRIVATE_ONLY, alert=True)
                     answered = True
                     return
                 toast = await self._subscription_button(chat.id, message.message_id, data)
-                await self.sender.answer_callback(query.id, toast)
+                await self._answer(query.id, toast)
                 answered = True
             else:
-                await self.sender.answer_callback(query.id)  # stops the spinner while we think
+                await self._answer(query.id)  # stops the spinner while we think
                 answered = True
                 label = _button_label(message, data) if isinstance(message, Message) else None
                 await self._converse(chat, label or data, payload=data)
         finally:
             if not answered:
-                await self.sender.answer_callback(query.id)
+                await self._answer(query.id)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         self.stats["errors"] += 1
@@ -553,9 +539,14 @@ class TelegramChannel:
             screen = Screen("Abgebrochen. Mit /abo können Sie jederzeit Themen wählen.", None)
         [outgoing, *_rest] = render_text(screen.text, screen.keyboard)
         try:
-            if not await self.sender.edit(chat_id, message_id, outgoing):
-                await self._send(chat_id, render_text(screen.text, screen.keyboard))
-        except (DeliveryFailed, RecipientBlocked) as error:
+            await self.client.edit_message_text(
+                chat_id, message_id, outgoing.html, parse_mode=HTML, reply_markup=outgoing.keyboard
+            )
+        except EditImpossible:  # gone or too old: the screen comes as a new message
+            await self._send(chat_id, render_text(screen.text, screen.keyboard))
+        except RecipientGone:
+            await self._deactivate(chat_id)
+        except PublishError as error:
             log.warning("could not show the subscription screen: %s", error)
         return toast
 
@@ -566,15 +557,30 @@ class TelegramChannel:
     # -- helpers ---------------------------------------------------------------------------------------
 
     async def _send(self, chat_id: ChatId, messages: list[Outgoing]) -> None:
+        """Send a reply's messages in order, paced by the token's client; a chat that blocked the bot is
+        deactivated, anything else that cannot be delivered is logged (never the text)."""
         try:
-            await self.sender.send(chat_id, messages)
-        except RecipientBlocked:
-            pass  # already deactivated by the sender
-        except DeliveryFailed as error:
+            for outgoing in messages:
+                await self.client.send_message(
+                    chat_id, outgoing.html, parse_mode=HTML, reply_markup=outgoing.keyboard
+                )
+        except RecipientGone as error:
+            log.info("chat blocked the bot or removed it: %s", error)
+            await self._deactivate(chat_id)
+        except PublishError as error:
             log.warning("reply not delivered: %s", error)
 
+    async def _answer(self, query_id: str, text: str | None = None, alert: bool = False) -> None:
+        try:
+            await self.client.answer_callback_query(query_id, text, alert)
+        except PublishError as error:  # too old or already answered: nothing the citizen can be told
+            log.info("answerCallbackQuery failed: %s", error)
+
     async def _deactivate(self, chat_id: ChatId) -> None:
-        await deactivate(self.sessions, CHANNEL, str(chat_id))
+        try:
+            await deactivate(self.sessions, CHANNEL, str(chat_id))
+        except Exception:
+            log.exception("could not mark a blocked chat as deactivated")
 
     async def _private_chat(self, update: Update, start: str) -> Chat | None:
         chat = update.effective_chat
@@ -611,16 +617,16 @@ def _malformed(update: Update) -> str | None:
         message = update.message
         if not isinstance(message.chat, Chat) or not isinstance(message.chat.id, int):
             return "message without a chat"
-        if message.text is not None and (
-            not isinstance(message.text, str) or len(message.text) > MAX_MESSAGE
-        ):
+        if message.text is not None and (not isinstance(message.text, str) or len(message.text) > MAX_TEXT):
             return "message text longer than Telegram allows"
         return None
     query = update.callback_query
     if query is not None:
         if not isinstance(query.id, str) or not query.id:
             return "callback query without an id"
-        if query.data is not None and (not isinstance(query.data, str) or len(query.data.encode()) > 64):
+        if query.data is not None and (
+            not isinstance(query.data, str) or len(query.data.encode()) > MAX_CALLBACK_DATA
+        ):
             return "callback data longer than Telegram allows"
         return None
     return "no message and no callback query"

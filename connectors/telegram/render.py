@@ -1,8 +1,9 @@
 """Reply → Telegram messages: HTML with everything escaped, inline keyboards, splitting at 4,096 characters.
 
-The dialogue marks a service title as ``**Titel**``; that becomes ``<b>Titel</b>``. Everything else is
-escaped, so titles with ``_``, ``*`` or ``<`` never break a message. Telegram allows only http(s) and tg://
-URLs on buttons: ``tel:`` and ``mailto:`` contacts go into the text instead (unless it already names them).
+The reply's blocks are rendered here: a ``Title`` becomes ``<b>Titel</b>``, paragraphs plain lines, a
+``Bullets`` list "• " lines. All text is escaped (no markup is read from it), so titles with ``_``, ``*``
+or ``<`` never break a message. Telegram allows only http(s) and tg:// URLs on buttons: ``tel:`` and
+``mailto:`` contacts go into the text instead (unless it already names them).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.events import Link, QuickReply, Reply
+from bot.events import Bullets, Link, QuickReply, Reply, Title, block_text
+from connectors.telegram.limits import MAX_TEXT
 
 log = logging.getLogger(__name__)
-MAX_MESSAGE = 4096  # characters (UTF-16 code units) after entity parsing
+MAX_MESSAGE = MAX_TEXT  # characters (UTF-16 code units) after entity parsing
 MAX_CALLBACK_DATA = 64  # bytes
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
 _PHONE = re.compile(r"\+?\d[\d /-]*\d|\d")
 
 
@@ -36,8 +37,8 @@ def utf16_len(text: str) -> int:
 
 
 def to_html(text: str) -> str:
-    """Escape for parse_mode HTML; ``**bold**`` markers of the dialogue become <b>."""
-    return _BOLD.sub(r"<b>\1</b>", html.escape(text, quote=False))
+    """Escape plain text for parse_mode HTML."""
+    return html.escape(text, quote=False)
 
 
 def _fitting_prefix(text: str, limit: int) -> int:
@@ -118,19 +119,54 @@ def keyboard(links: tuple[Link, ...], quick_replies: tuple[QuickReply, ...]) -> 
     return InlineKeyboardMarkup(rows) if rows else None
 
 
-def render(reply: Reply) -> list[Outgoing]:
-    """The Reply as Telegram messages: notices first, then the text and the contacts; split into messages
-    of at most 4,096 characters, the keyboard on the last one."""
+def _body(reply: Reply) -> tuple[str, list[tuple[int, int]]]:
+    """The message's plain text (notices, blocks, contacts not named in the text) and where its titles are."""
     contacts = contact_lines(reply.links, reply.text)
-    parts = [*reply.notices, reply.text]
+    parts: list[tuple[str, bool, bool]] = [(notice, False, False) for notice in reply.notices]
+    parts += [(block_text(b), isinstance(b, Title), isinstance(b, Bullets)) for b in reply.blocks]
     if contacts:
-        parts.append("\n".join(contacts))
-    chunks = split_text("\n\n".join(p for p in parts if p.strip())) or ["…"]
+        parts.append(("\n".join(contacts), False, False))
+    text, bold = "", []
+    for part, is_title, is_list in parts:
+        if not part.strip():
+            continue
+        if text:
+            text += "\n" if is_list and text.endswith(":") else "\n\n"  # a list under its lead-in
+        if is_title:
+            bold.append((len(text), len(text) + len(part)))
+        text += part
+    return text, bold
+
+
+def _html(text: str, start: int, end: int, bold: list[tuple[int, int]]) -> str:
+    """``text[start:end]`` escaped, the parts inside a title span in <b> (also when a split cut a title)."""
+    out, position = [], start
+    for span_start, span_end in bold:
+        cut_start, cut_end = max(span_start, start), min(span_end, end)
+        if cut_start >= cut_end:
+            continue
+        out += [to_html(text[position:cut_start]), "<b>", to_html(text[cut_start:cut_end]), "</b>"]
+        position = cut_end
+    out.append(to_html(text[position:end]))
+    return "".join(out)
+
+
+def render(reply: Reply) -> list[Outgoing]:
+    """The Reply as Telegram messages: notices first, then the blocks and the contacts; split into messages
+    of at most 4,096 characters (at paragraphs, then lines, then words), the keyboard on the last one."""
+    text, bold = _body(reply)
     markup = keyboard(reply.links, reply.quick_replies)
-    return [
-        Outgoing(to_html(chunk), markup if index == len(chunks) - 1 else None)
-        for index, chunk in enumerate(chunks)
-    ]
+    chunks = split_text(text)
+    if not chunks:
+        return [Outgoing("…", markup)]
+    messages, position = [], 0
+    for index, chunk in enumerate(chunks):
+        start = text.find(chunk, position)  # every chunk is a piece of the text, in order
+        position = start + len(chunk)
+        messages.append(
+            Outgoing(_html(text, start, position, bold), markup if index == len(chunks) - 1 else None)
+        )
+    return messages
 
 
 def render_text(text: str, markup: InlineKeyboardMarkup | None = None) -> list[Outgoing]:

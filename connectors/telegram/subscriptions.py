@@ -20,6 +20,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from broadcasts.subscribers import TOPICS, TOPICS_WITH_AREAS
 from catalog.model import fold
+from catalog.stadtteile import Stadtteile
 
 LABELS: dict[str, str] = {
     "warnungen": "Warnungen",
@@ -104,28 +105,16 @@ def only_these(text: str) -> bool:
 
 
 class Areas:
-    """The Stadtteile citizens can choose (resident names), their spellings and the bit-mask codec."""
+    """The Stadtteile citizens can choose (resident names), found in sentences by the catalog's one
+    detector, and the bit-mask codec of the picker."""
 
-    def __init__(self, spellings: dict[str, str]) -> None:
-        self.names: list[str] = sorted(set(spellings.values()), key=fold)
-        self._spellings = sorted(spellings.items(), key=lambda kv: -len(kv[0]))
+    def __init__(self, stadtteile: Stadtteile) -> None:
+        self.names: list[str] = stadtteile.names
+        self._stadtteile = stadtteile
 
     def find(self, text: str) -> list[str]:
         """Every Stadtteil named in the text (resident names, in order of the list)."""
-        folded = f" {fold(text)} "
-        found: set[str] = set()
-        for spelling, canonical in self._spellings:
-            pattern = rf"(?<![\w-]){re.escape(fold(spelling))}(?![\w-])"
-            match = re.search(pattern, folded)
-            if not match:
-                continue
-            if spelling in ("mitte", "lay", "süd", "sued", "sud") and not re.search(
-                rf"\b{re.escape(spelling.capitalize())}\b", text
-            ):
-                continue  # "mitte", "lay", "süd" are Stadtteile only when written as names
-            found.add(canonical)
-            folded = folded[: match.start()] + " " * (match.end() - match.start()) + folded[match.end() :]
-        return [name for name in self.names if name in found]
+        return self._stadtteile.find_all(text)
 
     def mask(self, names: list[str] | tuple[str, ...]) -> int:
         return sum(1 << self.names.index(name) for name in names if name in self.names)

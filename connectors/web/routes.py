@@ -3,54 +3,54 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
-from bot import BotError, InputRejected
+from bot import InputRejected
 from bot.dialogue import clean
-from bot.http import CHAT, LIMITER
+from bot.http import CHAT, LIMITER, TOKEN_MESSAGE, ConversationToken
 from bot.privacy import redact
+from connectors import ConnectorError
 from connectors.web.feedback import MAX_COMMENT_CHARS, Rating, record_feedback
 from core import BadRequest
+from core.bodies import Body, read_body
 from core.db import sessionmaker
-from core.http import client_key, read_json_object
+from core.http import client_key
 from core.keys import ENGINE
 
+MAX_TURN = 100_000
 
-class FeedbackError(BotError):
+
+class FeedbackError(ConnectorError):
     """A feedback request that cannot be stored (429 too many, 404 nothing left to rate)."""
 
 
-def _rating(value: object) -> Rating:
-    if value == "up":
-        return "up"
-    if value == "down":
-        return "down"
-    raise BadRequest(code="invalid_rating", message="Das Feld „rating“ muss „up“ oder „down“ sein.")
+class FeedbackRequest(Body):
+    """A thumbs up or down on the conversation's n-th answer (turn), with an optional comment."""
+
+    messages = {
+        "conversation_id": TOKEN_MESSAGE,
+        "turn": "Das Feld „turn“ muss die Nummer der Antwort sein (1 für die erste Antwort).",
+        "rating": "Das Feld „rating“ muss „up“ oder „down“ sein.",
+        "comment": f"Der Kommentar ist zu lang (höchstens {MAX_COMMENT_CHARS} Zeichen).",
+    }
+
+    conversation_id: ConversationToken
+    turn: int = Field(ge=1, le=MAX_TURN, description="number of the answer in the conversation, 1 = first")
+    rating: Rating
+    comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS, description="stored redacted")
+
+
+class Stored(BaseModel):
+    stored: bool
 
 
 async def feedback_handler(request: web.Request) -> web.Response:
-    body = await read_json_object(request)
-    token = body.get("conversation_id")
-    if not isinstance(token, str) or not 8 <= len(token) <= 128:
-        raise BadRequest(
-            code="invalid_conversation_id", message="Die Gesprächs-ID muss 8 bis 128 Zeichen lang sein."
-        )
-    number = body.get("turn")
-    if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 100_000:
-        raise BadRequest(
-            code="invalid_turn",
-            message="Das Feld „turn“ muss die Nummer der Antwort sein (1 für die erste Antwort).",
-        )
-    rating = _rating(body.get("rating"))
-    comment = body.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise BadRequest(code="invalid_comment", message="Das Feld „comment“ muss ein Text sein.")
+    body = await read_body(request, FeedbackRequest)
+    token, number, rating = body.conversation_id, body.turn, body.rating
     try:
-        comment = redact(clean(comment, MAX_COMMENT_CHARS)) if comment else None
-    except InputRejected:
-        raise BadRequest(
-            code="invalid_comment",
-            message=f"Der Kommentar ist zu lang (höchstens {MAX_COMMENT_CHARS} Zeichen).",
-        ) from None
+        comment = redact(clean(body.comment, MAX_COMMENT_CHARS)) if body.comment else None
+    except InputRejected:  # normalising may lengthen a text in rare cases
+        raise BadRequest(FeedbackRequest.messages["comment"], code="invalid_comment") from None
     limiter = request.app[LIMITER]
     if not (limiter.allow("f:" + token) and limiter.allow("fip:" + client_key(request))):
         raise FeedbackError(
@@ -69,4 +69,4 @@ async def feedback_handler(request: web.Request) -> web.Response:
             code="not_found",
             status=404,
         )
-    return web.json_response({"stored": True})
+    return web.json_response(Stored(stored=True).model_dump())

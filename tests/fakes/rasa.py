@@ -1,6 +1,6 @@
 """A loopback double of Rasa's HTTP API (``/status``, ``/model/parse``) for tests that must not depend on
 the real model's exact confidences: it answers from a table, can be slow, fail, or go away, and counts calls.
-The real Rasa server is used by the end-to-end tests (tests/test_e2e_rasa.py)."""
+The real Rasa server is used by the end-to-end tests (tests/bot/test_e2e_rasa.py)."""
 
 from __future__ import annotations
 

@@ -328,7 +328,7 @@ class FakeTelegramAPI:
         self.rate_limited = 0
         self.server_errors = 0
         self.forbidden = 0
-        # added for the broadcast engine (issue 5): with ``discard_abandoned`` a slow answer whose client
+        # for the broadcast engine: with ``discard_abandoned`` a slow answer whose client
         # has already timed out is not processed (counted in ``abandoned``), so retries after a timeout
         # can be checked for duplicates; off by default (then the late request is processed as before)
         self.discard_abandoned = False

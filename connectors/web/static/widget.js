@@ -25,7 +25,6 @@
   var NEW_TAB = "öffnet in neuem Tab";
   var KINDS = { info: "Information", online: "Online-Dienst", appointment: "Termin buchen", payment: "Bezahlen",
     form: "Formular", contact: "Kontakt" };
-  var SEVERITY = { Extreme: "Extreme Gefahr", Severe: "Erhebliche Gefahr", Moderate: "Warnung", Minor: "Hinweis" };
   var ICON_CHAT = "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm2 5v2h12V8H6zm0 4v2h8v-2H6z";
   var ICON_UP = "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6c-.4.4-.6.9-.6 1.4v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z";
   var ICON_DOWN = "M22 3h-4v12h4V3zM2 14a2 2 0 0 0 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1 6.6-6.6c.4-.4.6-.9.6-1.4V5a2 2 0 0 0-2-2H7c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2z";
@@ -84,32 +83,23 @@
     a.append(label, " (" + NEW_TAB + ")");
     return a;
   }
-  /** "**bold**" segments become <strong>, everything else stays text. */
-  function inline(parent, text) {
-    var parts = String(text).split("**");
-    if (parts.length % 2 === 0) { parent.append(String(text)); return; }
-    parts.forEach(function (part, i) {
-      if (!part) return;
-      parent.append(i % 2 ? el("strong", null, part) : part);
-    });
-  }
-  /** Paragraphs on blank lines, "• " / "- " lines as a list, other line breaks kept. */
-  function richText(parent, text) {
-    String(text).split(/\n{2,}/).forEach(function (block) {
-      var paragraph = null, list = null;
-      block.split("\n").forEach(function (line) {
-        var bullet = /^\s*(?:•|-|\*)\s+(.*)$/.exec(line);
-        if (bullet) {
-          paragraph = null;
-          if (!list) { list = el("ul"); parent.append(list); }
-          var item = el("li"); inline(item, bullet[1]); list.append(item);
-        } else if (line.trim()) {
-          list = null;
-          if (paragraph) paragraph.append(el("br"));
-          else { paragraph = el("p"); parent.append(paragraph); }
-          inline(paragraph, line);
-        }
+  /** The reply's body from its blocks (the server sends structure, not markup): a title in <strong>,
+   *  paragraphs with their line breaks, bullets as a list. Texts are text nodes. Without blocks (an error,
+   *  a message stored by an older version) the text's blank lines make the paragraphs. */
+  function body(parent, item) {
+    var blocks = Array.isArray(item.b) ? item.b : String(item.t).split(/\n{2,}/).map(function (t) { return { text: t }; });
+    blocks.forEach(function (block) {
+      if (block.type === "bullets") {
+        var list = el("ul");
+        (block.items || []).forEach(function (entry) { list.append(el("li", null, entry)); });
+        return parent.append(list);
+      }
+      var p = el("p"), box = block.type === "title" ? p.appendChild(el("strong")) : p;
+      String(block.text || "").split("\n").forEach(function (line, i) {
+        if (i) box.append(el("br"));
+        box.append(line);
       });
+      parent.append(p);
     });
   }
 
@@ -219,8 +209,8 @@
     if (item.r === "u") {
       bubble.textContent = item.t;
     } else {
-      (item.n || []).forEach(function (notice) { var p = el("p", { class: "notice" }); inline(p, notice); bubble.append(p); });
-      richText(bubble, item.t);
+      (item.n || []).forEach(function (notice) { bubble.append(el("p", { class: "notice" }, notice)); });
+      body(bubble, item);
       var links = (item.l || []).filter(function (link) { return safeUrl(link.url); });
       if (links.length) {
         var ul = el("ul", { class: "links", "aria-label": "Links" });
@@ -362,9 +352,9 @@
       if (res.ok && res.data && typeof res.data.text === "string") {
         state.id = res.data.conversation_id;
         state.answers += 1;
-        var reply = { r: "b", t: res.data.text, n: res.data.notices || [], l: res.data.links || [], q: res.data.quick_replies || [], k: state.answers, f: null };
+        var reply = { r: "b", t: res.data.text, b: res.data.blocks, n: res.data.notices || [], l: res.data.links || [], q: res.data.quick_replies || [], k: state.answers, f: null };
         append(reply);
-        announce("Antwort des Assistenten: " + reply.n.concat([reply.t]).join(" ").replace(/\*\*/g, ""));
+        announce("Antwort des Assistenten: " + reply.n.concat([reply.t]).join(" "));
         return;
       }
       // Nothing is lost: the message goes back into the input (or the buttons come back).
@@ -413,7 +403,7 @@
     teaser.textContent = "";
     if (!alerts.length) { alertBox.hidden = true; teaser.hidden = true; return; }
     var first = alerts[0];
-    var severity = SEVERITY[first.severity] || first.severity || "Warnung";
+    var severity = first.severity_label || "Warnung"; // German, from the server's one vocabulary
     var severe = first.severity === "Extreme" || first.severity === "Severe";
     alertBox.className = "alert" + (severe ? "" : " moderate");
     var p = el("p");
