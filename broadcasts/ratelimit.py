@@ -29,10 +29,14 @@ Two rules, both checked at the moment a turn is taken:
    milliseconds, so waiting for each turn exactly would lose a sixth of the rate at 1,000/s. A worker
    that was held up (a busy loop, a stall) continues its schedule from at most ``LATE`` (5 ms) in the
    past: it never catches up the time it lost in a burst; at most ``(LATE + EARLY) / interval + 1``
-   turns (8 at 1,000/s) come at once after a stall. A catch-up is what made the old limiter send 1.03 s
-   worth of messages into one second after a stall.
+   turns (7 at 1,000/s) come at once after a stall.
 2. A sliding window (``LocalSlots``): the turn ``limit`` places back must lie at least ``1 s + GUARD``
    in the past. This is the hard guarantee; rule 1 alone allows the few turns of the tolerances above.
+
+Why both: the previous limiter was rule 1 alone at ``rate × (1 − MARGIN)`` per second, and its
+tolerances let up to 992 turns into one second at 1,000/s (measured; its own budget was 985) and 30,
+the whole limit, at 30/s, where any jitter then meant a 429. With both rules the busiest second held
+982 turns and 985 writes to the socket, quiet and with competing processes (``docs/benchmarks.md``).
 
 ``SharedSlots`` (PostgreSQL, any number of workers on any machines): one row in ``rate_buckets`` holds
 the channel's theoretical arrival time. A worker reserves a block of slots (about 50 ms worth) with one
