@@ -17,6 +17,8 @@ from broadcasts.ratelimit import LocalSlots
 from core.db import create_engine, migrate
 from tests.conftest import make_settings
 
+pytestmark = pytest.mark.functional  # a real lock held by another connection, real retry waits
+
 
 class Idle:
     """A push channel that is never asked to send (there is nothing to deliver)."""

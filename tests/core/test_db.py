@@ -42,6 +42,7 @@ def _table(path: Path) -> None:
         connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT, seen INTEGER)")
 
 
+@pytest.mark.processes
 def test_two_processes_writing_at_once_both_succeed(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite3"
     _table(path)

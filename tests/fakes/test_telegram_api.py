@@ -18,7 +18,10 @@ from telegram.error import BadRequest, Forbidden, RetryAfter
 from tests.fakes.telegram_api import FakeTelegramAPI, html_to_plain
 
 # PTB 22 itself warns that RetryAfter.retry_after becomes a timedelta.
-pytestmark = pytest.mark.filterwarnings("ignore:.*attribute `retry_after` will be of type")
+pytestmark = [
+    pytest.mark.functional,  # the double itself, over real sockets and its real time windows
+    pytest.mark.filterwarnings("ignore:.*attribute `retry_after` will be of type"),
+]
 
 
 @pytest.fixture
