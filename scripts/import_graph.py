@@ -17,11 +17,11 @@ import sys
 DEFAULT = "core,catalog,nlu,bot,broadcasts,connectors,app"
 
 
-def modules(packages: list[str]) -> dict[str, pathlib.Path]:
+def modules(packages: list[str], root: pathlib.Path = pathlib.Path()) -> dict[str, pathlib.Path]:
     found = {}
     for package in packages:
-        for path in pathlib.Path(package).rglob("*.py"):
-            name = ".".join(path.with_suffix("").parts)
+        for path in (root / package).rglob("*.py"):
+            name = ".".join(path.relative_to(root).with_suffix("").parts)
             found[name.removesuffix(".__init__")] = path
     return found
 
@@ -37,7 +37,8 @@ def targets(current: str, node: ast.Import | ast.ImportFrom, known: dict[str, pa
             parts = parts if known[current].name == "__init__.py" else parts[:-1]
             parts = parts[: len(parts) - (node.level - 1)]
             base = ".".join(parts + ([base] if base else []))
-        names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        # `from package import module` runs the package's __init__ first: it depends on both
+        names = [base] + [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
     resolved = []
     for name in names:
         while name and name not in known:
@@ -82,13 +83,19 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def main() -> None:
-    known = modules((sys.argv[1] if len(sys.argv) > 1 else DEFAULT).split(","))
+def graph(packages: list[str], root: pathlib.Path = pathlib.Path()) -> dict[str, set[str]]:
+    """Module → the project modules it imports (anywhere in the file, functions included)."""
+    known = modules(packages, root)
     edges: dict[str, set[str]] = {m: set() for m in known}
     for name, path in known.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 edges[name].update(targets(name, node, known))
+    return edges
+
+
+def main() -> None:
+    edges = graph((sys.argv[1] if len(sys.argv) > 1 else DEFAULT).split(","))
     packages = collections.Counter(
         (a.split(".")[0], b.split(".")[0])
         for a, bs in edges.items()

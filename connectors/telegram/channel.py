@@ -33,6 +33,7 @@ from telegram.ext import (
     filters,
 )
 
+import connectors.telegram.texts as texts
 from bot.chat import ChatService
 from bot.dialogue import EXAMPLES
 from bot.events import Reply
@@ -49,7 +50,6 @@ from broadcasts.subscribers import (
 )
 from catalog.model import Catalog
 from catalog.stadtteile import Stadtteile
-from connectors.telegram import texts
 from connectors.telegram.client import ChatId, TelegramClient
 from connectors.telegram.errors import TokenRejected
 from connectors.telegram.limits import MAX_CALLBACK_DATA, MAX_TEXT
