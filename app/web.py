@@ -129,7 +129,8 @@ def _publishers(
         specs = dict(registry.discover())
         client = app.get(TELEGRAM_CLIENT)
         if client is not None:
-            specs["telegram"] = connectors.telegram.channel_spec.sharing(client)
+            for spec in connectors.telegram.channel_spec.sharing(client):
+                specs[spec.name] = spec
         return registry.publishers(settings, specs.values())
 
     return open_channels

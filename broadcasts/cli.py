@@ -3,6 +3,7 @@
     koblenz-bot broadcast create|schedule|list|show|cancel
     koblenz-bot alert issue|update|cancel|list        (from flags, --template NAME, or --cap FILE)
     koblenz-bot deliveries [--follow]                  progress per channel: sent, pending, failed, ETA
+    koblenz-bot deliveries --posts [--json]            the posts on X, Mastodon, …: state, id, link
     koblenz-bot subscribers import FILE | export [FILE]
     koblenz-bot worker                                 an outbox worker (scale-out on PostgreSQL)
 
@@ -31,14 +32,15 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from broadcasts import BroadcastError, TextTooLong
+from broadcasts import BroadcastError
 from broadcasts.alertrows import to_cap
 from broadcasts.berlin import parse_local, show
 from broadcasts.capmodel import CapAlert, CapArea, CapInfo
+from broadcasts.compose import ChannelPreview
 from broadcasts.engine import running
 from broadcasts.models import Alert, Delivery, OutboundMessage
-from broadcasts.publishers import Publisher, carrying, push_only, text_length
-from broadcasts.service import Actor, Broadcasts, broadcast_texts, default_post_text
+from broadcasts.publishers import Publisher, push_only
+from broadcasts.service import Actor, Broadcasts
 from broadcasts.states import OPEN, DeliveryState, FanoutState, PostState
 from broadcasts.subscribers import TOPICS, TOPICS_WITH_AREAS, Subscriber, Subscription, as_row
 from catalog.model import load_catalog
@@ -103,10 +105,13 @@ def cmd_broadcast_create(settings: Settings, args: argparse.Namespace, publisher
         print("Bitte geben Sie den Text mit --text oder --text-file an.", file=sys.stderr)
         return 2
     variants = dict(v.split("=", 1) for v in args.variant or [])
+    channels = [c.strip() for c in args.channels.split(",") if c.strip()] if args.channels else None
 
     async def work(_engine: AsyncEngine, service: Broadcasts) -> int:
         actor = _actor(args, "presse")
-        broadcast_id = await service.create(actor, args.topic, body, args.link, args.image, variants)
+        broadcast_id = await service.create(
+            actor, args.topic, body, args.link, args.image, variants, channels=channels
+        )
         if args.at or args.now:
             broadcast = await service.schedule(actor, broadcast_id, _when(args.at))
             print(f"Meldung {broadcast_id} eingeplant für {show(broadcast.scheduled_at)}.")
@@ -153,7 +158,7 @@ def cmd_broadcast_show(settings: Settings, args: argparse.Namespace, publishers:
         )
         if b.started_at:
             print(f"Versand begonnen: {show(b.started_at)} · beendet: {show(b.finished_at)}")
-        _print_previews(service, broadcast_texts(b), default_post_text(b))
+        _print_previews(await _post_previews(service, b))
         print()
         _print_progress(await _progress(engine, broadcast_id=b.id))
         return 0
@@ -165,21 +170,35 @@ def _number(value: int) -> str:
     return f"{value:,}".replace(",", ".")
 
 
-def _print_previews(service: Broadcasts, texts: dict[str, str], default: str) -> None:
-    """What readers of each channel that is on will see (push channels first), through its ``preview``;
-    a text over a channel's limit is shown with the refusal its ``check`` gives."""
-    channels = sorted(carrying(service.channels.values(), "post"), key=lambda c: not c.capabilities.push)
-    if not channels:
+async def _post_previews(service: Broadcasts, b: Any) -> list[ChannelPreview]:
+    return await service.preview_post(b.text, b.link, b.image_url, b.variants or {}, b.channels, b.topic)
+
+
+def _print_previews(previews: list[ChannelPreview]) -> None:
+    """What readers of each chosen channel will see, with the length as that platform counts it; a text
+    over a channel's limit is shown with the refusal its ``check`` gives."""
+    if not previews:
         print("\nKein Kanal eingerichtet, der Mitteilungen zeigt.")
-    for channel in channels:
-        body = texts.get(channel.name, default)
-        limit = channel.capabilities.max_text
-        size = f"{_number(text_length(body))} Zeichen" + (f", höchstens {_number(limit)}" if limit else "")
-        print(f"\n--- Vorschau {channel.label} ({size}) ---\n{channel.preview(body)}")
-        try:
-            channel.check(body)
-        except TextTooLong as exc:
-            print(f"!!! {exc.message}")
+    for preview in previews:
+        size = f"{_number(preview.length)} Zeichen" + (
+            f", höchstens {_number(preview.limit)}" if preview.limit else ""
+        )
+        own = ", eigene Fassung" if preview.variant else ""
+        print(f"\n--- Vorschau {preview.label} ({size}{own}) ---\n{preview.text}")
+        if preview.error:
+            print(f"!!! {preview.error}")
+
+
+def cmd_broadcast_preview(settings: Settings, args: argparse.Namespace, publishers: PublisherFactory) -> int:
+    async def work(_engine: AsyncEngine, service: Broadcasts) -> int:
+        previews = await _post_previews(service, await service.get(args.id))
+        if args.json:
+            print(json.dumps([p.as_dict() for p in previews], ensure_ascii=False, indent=2))
+        else:
+            _print_previews(previews)
+        return 0 if all(p.ok for p in previews) else 1
+
+    return _run_with_channels(settings, publishers, work)
 
 
 def cmd_broadcast_cancel(settings: Settings, args: argparse.Namespace) -> int:
@@ -446,11 +465,67 @@ async def _follow(
         await asyncio.sleep(interval)
 
 
+async def _posts(
+    engine: AsyncEngine, broadcast_id: int | None = None, alert_identifier: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Per message and channel that posts once (X, Mastodon, Facebook, the Telegram channel, webhooks):
+    state, attempts, the provider's id and the public link to the live post, newest first."""
+    async with sessionmaker(engine)() as session:
+        query = (
+            select(Delivery, OutboundMessage.kind, OutboundMessage.broadcast_id, OutboundMessage.alert_id)
+            .join(OutboundMessage, OutboundMessage.id == Delivery.message_id)
+            .where(Delivery.subscriber_id.is_(None))
+            .order_by(Delivery.id.desc())
+            .limit(limit)
+        )
+        if broadcast_id is not None:
+            query = query.where(OutboundMessage.broadcast_id == broadcast_id)
+        if alert_identifier is not None:
+            head = await session.scalar(select(Alert).where(Alert.identifier == alert_identifier))
+            query = query.where(OutboundMessage.alert_id == ((head.root_id or head.id) if head else -1))
+        rows = (await session.execute(query)).all()
+    return [
+        {
+            "message": d.message_id,
+            "kind": str(kind),
+            "broadcast": broadcast,
+            "alert": alert,
+            "channel": d.channel,
+            "target": d.chat_id,
+            "state": str(d.state),
+            "attempts": d.attempts,
+            "provider_id": d.provider_message_id,
+            "url": d.public_url,
+            "error": d.last_error,
+        }
+        for d, kind, broadcast, alert in rows
+    ]
+
+
+def _print_posts(posts: list[dict[str, Any]]) -> None:
+    if not posts:
+        print("Keine Beiträge auf Kanälen mit einem Beitrag je Meldung.")
+    for p in posts:
+        where = p["url"] or p["provider_id"] or "-"
+        error = f" · {p['error']}" if p["error"] and p["state"] != "sent" else ""
+        print(
+            f"Nachricht {p['message']:>5} {p['kind']:<8} {p['channel']:<17} {p['state']:<10} "
+            f"Versuche {p['attempts']} · {where}{error}"
+        )
+
+
 def cmd_deliveries(settings: Settings, args: argparse.Namespace) -> int:
     async def work(engine: AsyncEngine) -> int:
         def get() -> Any:
             return _progress(engine, args.broadcast, args.alert)
 
+        if args.posts:
+            posts = await _posts(engine, args.broadcast, args.alert, args.limit)
+            if args.json:
+                print(json.dumps(posts, ensure_ascii=False))
+            else:
+                _print_posts(posts)
+            return 0
         if args.json:
             print(json.dumps(await get(), ensure_ascii=False))
         elif args.follow:
@@ -682,7 +757,11 @@ def register(sub: Any, publishers: PublisherFactory) -> None:
     create.add_argument("--text-file")
     create.add_argument("--link")
     create.add_argument("--image", help="URL of an image (shown as link preview)")
-    create.add_argument("--variant", action="append", help="own text for a channel: telegram=TEXT")
+    create.add_argument("--variant", action="append", help="own text for a channel: x=TEXT (repeatable)")
+    create.add_argument(
+        "--channels",
+        help="comma-separated channels, e.g. telegram,x,mastodon (default: every channel that is on)",
+    )
     create.add_argument("--at", help="Europe/Berlin, e.g. '2026-03-29 09:30' (or with MEZ/MESZ)")
     create.add_argument("--now", action="store_true", help="schedule for now")
     _who(create)
@@ -697,6 +776,10 @@ def register(sub: Any, publishers: PublisherFactory) -> None:
     listing.add_argument("--state", action="append", choices=[s.value for s in PostState], type=PostState)
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(func=cmd_broadcast_list)
+    preview = bc.add_parser("preview", help="each channel's exact text and its length as counted there")
+    preview.add_argument("id", type=int)
+    preview.add_argument("--json", action="store_true")
+    preview.set_defaults(func=lambda settings, args: cmd_broadcast_preview(settings, args, publishers))
     showing = bc.add_parser("show", help="one post with previews and delivery progress")
     showing.add_argument("id", type=int)
     showing.set_defaults(func=lambda settings, args: cmd_broadcast_show(settings, args, publishers))
@@ -748,6 +831,12 @@ def register(sub: Any, publishers: PublisherFactory) -> None:
     dl.add_argument("--alert", help="identifier of an alert")
     dl.add_argument("--follow", action="store_true", help="refresh every second until nothing is pending")
     dl.add_argument("--json", action="store_true")
+    dl.add_argument(
+        "--posts",
+        action="store_true",
+        help="per message and channel that posts once: state, attempts, provider id, link to the live post",
+    )
+    dl.add_argument("--limit", type=int, default=50, help="with --posts: how many, newest first")
     dl.set_defaults(func=cmd_deliveries)
 
     sb = sub.add_parser("subscribers", help="import or export subscribers (CSV)").add_subparsers(

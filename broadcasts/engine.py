@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broadcasts import outbox, service
-from broadcasts.publishers import Publisher, push_only
+from broadcasts.publishers import Channel, Publisher, push_only
 from broadcasts.ratelimit import LocalSlots, SharedSlots, Slots
 from broadcasts.states import PostState
 from broadcasts.worker import Worker, WorkerConfig
@@ -36,8 +36,15 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, engine: AsyncEngine, retention: dt.timedelta, tick: float = 0.25) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        retention: dt.timedelta,
+        tick: float = 0.25,
+        channels: Sequence[Channel] = (),
+    ) -> None:
         self.engine = engine
+        self.channels = list(channels)  # texts of posts that become due are composed for these
         self.sessions = sessionmaker(engine)
         self.retention = retention
         self.tick = tick
@@ -52,7 +59,7 @@ class Scheduler:
     async def run_once(self) -> bool:
         """One round; True when there is more to do right away."""
         now = utcnow()
-        started = await service.start_due_broadcasts(self.sessions, now)
+        started = await service.start_due_broadcasts(self.sessions, now, self.channels)
         for broadcast_id in started:
             log.info("post %s is due: sending", broadcast_id)
         busy = False
@@ -127,10 +134,31 @@ def worker_config(settings: Settings) -> WorkerConfig:
 
 
 def slots_for(engine: AsyncEngine, settings: Settings) -> dict[str, Slots]:
-    """One global limit per bot: shared through PostgreSQL, in memory for the single SQLite worker."""
+    """One global limit per bot: shared through PostgreSQL, in memory for the single SQLite worker.
+    The Telegram channel post goes through the same bot token, so it takes its turns from the same
+    budget."""
     if engine.dialect.name == "postgresql":
-        return {"telegram": SharedSlots(engine, f"telegram:{_bot_id(settings)}", settings.telegram_rate)}
-    return {"telegram": LocalSlots(settings.telegram_rate)}
+        telegram: Slots = SharedSlots(engine, f"telegram:{_bot_id(settings)}", settings.telegram_rate)
+    else:
+        telegram = LocalSlots(settings.telegram_rate)
+    return {"telegram": telegram, "telegram_channel": telegram}
+
+
+def with_channel_slots(
+    engine: AsyncEngine, slots: dict[str, Slots], publishers: dict[str, Publisher]
+) -> dict[str, Slots]:
+    """``slots`` plus a budget for every other push channel at its declared rate (shared by all
+    workers on PostgreSQL): X, Mastodon, Facebook, ... each pace themselves, independent of Telegram."""
+    complete = dict(slots)
+    for name, publisher in push_only(publishers).items():
+        if name in complete:
+            continue
+        rate = publisher.capabilities.rate_per_second or 1.0
+        if engine.dialect.name == "postgresql":
+            complete[name] = SharedSlots(engine, f"channel:{name}", rate)
+        else:
+            complete[name] = LocalSlots(rate)
+    return complete
 
 
 def _bot_id(settings: Settings) -> str:
@@ -164,13 +192,16 @@ async def running(
     sends through the push channels among them, pull channels (feeds, banner) are read by their clients.
     ``start_delay``: seconds before the first round (the web app lets its own start-up finish first)."""
     stop = asyncio.Event()
-    scheduler = Scheduler(engine, dt.timedelta(days=settings.delivery_retention_days))
+    scheduler = Scheduler(
+        engine, dt.timedelta(days=settings.delivery_retention_days), channels=list(publishers.values())
+    )
     push = push_only(publishers)
     if with_worker and not push:
         log.warning("no push channel configured: posts and alerts are stored and on the feeds, not sent")
     worker = None
     if with_worker and push:
-        worker = Worker(engine, push, slots or slots_for(engine, settings), worker_config(settings))
+        budgets = with_channel_slots(engine, slots or slots_for(engine, settings), push)
+        worker = Worker(engine, push, budgets, worker_config(settings))
         scheduler.on_fanout.append(worker._wake)
     tasks = [asyncio.create_task(scheduler.run(stop, start_delay), name="broadcast-scheduler")]
     if worker is not None:

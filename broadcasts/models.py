@@ -97,6 +97,8 @@ class Broadcast(Base):
     image_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     # per-channel text variants, e.g. {"telegram": "kürzere Fassung"}; the channel's own text wins
     variants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # the channels chosen for this post (names); None = every channel that is on and carries posts
+    channels: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     scheduled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     state: Mapped[PostState] = mapped_column(StateColumn(PostState), default=PostState.DRAFT)
     created_by: Mapped[str] = mapped_column(String(64))
@@ -149,6 +151,9 @@ class OutboundMessage(Base):
     topic: Mapped[str] = mapped_column(String(32))
     stadtteile: Mapped[list[str]] = mapped_column(JSON, default=list)
     texts: Mapped[dict[str, str]] = mapped_column(JSON)  # per channel; "<channel>:correction" for updates
+    # broadcasts.publishers.Outgoing.meta() plus "channels" (the subscriber channels it goes to) and
+    # "targets" ({channel: [target, ...]} of the channels that post once per message)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     priority: Mapped[int] = mapped_column(Integer)
     fanout_state: Mapped[FanoutState] = mapped_column(
         StateColumn(FanoutState), default=FanoutState.SUBSCRIBERS
@@ -186,6 +191,7 @@ class Delivery(Base):
     next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)  # epoch seconds
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
     provider_message_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    public_url: Mapped[str | None] = mapped_column(String(500), default=None)  # the live post, if public
     locked_by: Mapped[str | None] = mapped_column(String(64), default=None)
     locked_until: Mapped[float | None] = mapped_column(Float, default=None)  # epoch seconds
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

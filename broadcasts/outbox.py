@@ -85,8 +85,8 @@ async def _lease_message(engine: AsyncEngine, message_id: int) -> dict[str, Any]
         row = (
             await connection.execute(
                 text(
-                    "SELECT id, kind, topic, stadtteile, priority, alert_id, fanout_state, fanout_cursor "
-                    "FROM outbound_messages WHERE id = :id"
+                    "SELECT id, kind, topic, stadtteile, priority, alert_id, fanout_state, fanout_cursor, "
+                    "meta FROM outbound_messages WHERE id = :id"
                 ),
                 {"id": message_id},
             )
@@ -106,8 +106,52 @@ def _json_list(value: Any) -> list[str]:
     return [str(v) for v in value or []]
 
 
+def json_meta(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(value or {})
+
+
+def _subscriber_channels(message: dict[str, Any]) -> list[str]:
+    """The subscriber channels a message goes to (``meta["channels"]``; older messages: Telegram)."""
+    meta = json_meta(message.get("meta"))
+    return list(meta["channels"]) if "channels" in meta else list(PUSH_CHANNELS)
+
+
+async def _once_rows(connection: AsyncConnection, message: dict[str, Any]) -> int:
+    """One delivery per target of the channels that post once per message (X, Mastodon, the Telegram
+    channel, each webhook), created with the first chunk; the unique key makes a repeat a no-op."""
+    targets = json_meta(message.get("meta")).get("targets") or {}
+    now = time.time()
+    rows = [
+        {
+            "message_id": message["id"],
+            "channel": str(channel),
+            "chat_id": str(target),
+            "is_group": str(channel) == "telegram_channel",  # Telegram: 20 per minute per channel
+            "subscriber_id": None,
+            "ref_delivery_id": None,
+            "priority": message["priority"],
+            "state": DeliveryState.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": utcnow(),
+        }
+        for channel, names in sorted(targets.items())
+        for target in names
+    ]
+    if not rows:
+        return 0
+    result = await _insert(connection, rows)
+    return max(0, getattr(result, "rowcount", len(rows)))
+
+
 async def _subscriber_chunk(connection: AsyncConnection, message: dict[str, Any]) -> tuple[int, int, bool]:
     """Insert deliveries for the next chunk of subscribers; return (inserted, new cursor, finished)."""
+    once = await _once_rows(connection, message) if message["fanout_cursor"] == 0 else 0
+    channels = _subscriber_channels(message)
+    if not channels:
+        return once, 0, True
     rows = (
         await connection.execute(
             text(
@@ -120,7 +164,7 @@ async def _subscriber_chunk(connection: AsyncConnection, message: dict[str, Any]
                 "topic": message["topic"],
                 "cursor": message["fanout_cursor"],
                 "limit": FANOUT_CHUNK,
-                "channels": list(PUSH_CHANNELS),
+                "channels": channels,
             },
         )
     ).all()
@@ -143,10 +187,10 @@ async def _subscriber_chunk(connection: AsyncConnection, message: dict[str, Any]
         for r in rows
         if covers(_json_list(r.stadtteile), areas)
     ]
-    inserted = 0
+    inserted = once
     if new:
         result = await _insert(connection, new)
-        inserted = max(0, getattr(result, "rowcount", len(new)))
+        inserted += max(0, getattr(result, "rowcount", len(new)))
     cursor = rows[-1].id if rows else message["fanout_cursor"]
     return inserted, cursor, len(rows) < FANOUT_CHUNK
 
@@ -357,6 +401,9 @@ class Outcome:
     next_attempt_at: float = 0.0
     error: str | None = None
     refund_attempt: bool = False  # a 429 is the platform's pacing, not a failure of this message
+    public_url: str | None = None  # the live post, where the platform has a public page for it
+    # (first delivery id, provider id, url): an update replaced the post the first delivery points at
+    repoint: tuple[int, str | None, str | None] | None = None
 
 
 def _driver_sql(connection: AsyncConnection, sql: str, count: int) -> str:
@@ -374,7 +421,12 @@ async def record(engine: AsyncEngine, outcomes: Sequence[Outcome]) -> None:
     enough to miss send turns at 1,000 msg/s."""
     if not outcomes:
         return
-    sent = [(o.provider_message_id, o.sent_at, o.id) for o in outcomes if o.state == DeliveryState.SENT]
+    sent = [
+        (o.provider_message_id, o.public_url[:500] if o.public_url else None, o.sent_at, o.id)
+        for o in outcomes
+        if o.state == DeliveryState.SENT
+    ]
+    repointed = [(o.repoint[1], o.repoint[2], o.repoint[0]) for o in outcomes if o.repoint is not None]
     retry = [
         (o.next_attempt_at, (o.error or "")[:500], int(o.refund_attempt), o.id)
         for o in outcomes
@@ -387,10 +439,11 @@ async def record(engine: AsyncEngine, outcomes: Sequence[Outcome]) -> None:
     ]
     statements = (
         (
-            f"UPDATE deliveries SET state = {_SENT}, provider_message_id = ?, sent_at = ?, locked_by = NULL, "
-            f"locked_until = NULL, last_error = NULL WHERE id = ? AND state IN {sql_list(OPEN)}",
+            f"UPDATE deliveries SET state = {_SENT}, provider_message_id = ?, public_url = ?, sent_at = ?, "
+            f"locked_by = NULL, locked_until = NULL, last_error = NULL WHERE id = ? AND state IN {sql_list(OPEN)}",
             sent,
         ),
+        ("UPDATE deliveries SET provider_message_id = ?, public_url = ? WHERE id = ?", repointed),
         (
             f"UPDATE deliveries SET state = {_PENDING}, next_attempt_at = ?, last_error = ?, "
             f"attempts = attempts - ?, locked_by = NULL, locked_until = NULL WHERE id = ? AND state = {_IN_FLIGHT}",

@@ -14,11 +14,12 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from broadcasts import InvalidRequest, InvalidState, NotFound
+from broadcasts import InvalidRequest, InvalidState, NotFound, compose
 from broadcasts.active import is_published
 from broadcasts.alertrows import areas, columns, referenced_identifiers, to_cap
 from broadcasts.berlin import show
 from broadcasts.capmodel import CapAlert
+from broadcasts.compose import ChannelPreview
 from broadcasts.models import (
     PRIORITY_ALERT,
     PRIORITY_POST,
@@ -28,7 +29,7 @@ from broadcasts.models import (
     Delivery,
     OutboundMessage,
 )
-from broadcasts.publishers import Channel, Kind, carrying, check_all
+from broadcasts.publishers import Channel, Kind, Outgoing, carrying, check_all
 from broadcasts.states import (
     CANCELLABLE,
     ENDED,
@@ -109,25 +110,31 @@ def _check_url(value: str | None, name: str) -> None:
         raise InvalidRequest(f"{name} muss eine Web-Adresse sein, die mit https:// beginnt.")
 
 
-def broadcast_texts(broadcast: Broadcast) -> dict[str, str]:
-    """A post's text per channel: the channel's own variant, else the post's text. Messages carry the
-    link (or the image URL, shown as the link preview); the feed shows it as the entry's link instead."""
+def _fixed_post_texts(broadcast: Broadcast) -> dict[str, str]:
+    """Texts written by our own rules for Telegram and the feed: Telegram shows the link (or the image
+    URL, as the link preview) under the text; the feed shows it as the entry's link instead."""
     variants = broadcast.variants or {}
-    texts = {
-        name: post_text(body, broadcast.link, broadcast.image_url)
-        for name, body in variants.items()
-        if body and name != "feed"
+    return {
+        "telegram": post_text(
+            variants.get("telegram") or broadcast.text, broadcast.link, broadcast.image_url
+        ),
+        "feed": variants.get("feed") or broadcast.text,
     }
-    texts["telegram"] = post_text(
-        variants.get("telegram") or broadcast.text, broadcast.link, broadcast.image_url
+
+
+def post_outgoing(broadcast: Broadcast) -> Outgoing:
+    return compose.post_outgoing(broadcast.topic, broadcast.text, broadcast.link, broadcast.image_url)
+
+
+def broadcast_texts(broadcast: Broadcast, channels: Iterable[Channel] = ()) -> dict[str, str]:
+    """A post's text per channel: the channel's own variant, else the post's text as the channel's rules
+    derive it (``broadcasts.compose``). Without channels: Telegram's and the feed's texts."""
+    chosen = compose.chosen(channels, "post", broadcast.channels)
+    variants = {k: v for k, v in (broadcast.variants or {}).items() if v}
+    texts = compose.texts_for(
+        chosen, post_outgoing(broadcast), broadcast.text, variants, _fixed_post_texts(broadcast)
     )
-    texts["feed"] = variants.get("feed") or broadcast.text
     return texts
-
-
-def default_post_text(broadcast: Broadcast) -> str:
-    """The text of a post on a channel without its own variant."""
-    return post_text(broadcast.text, broadcast.link, broadcast.image_url)
 
 
 class Broadcasts:
@@ -150,6 +157,103 @@ class Broadcasts:
         channel that carries ``kind`` is checked with its own text in ``texts``, else ``default``."""
         check_all(self.channels.values(), kind, texts, default)
 
+    def _alert_message(
+        self, alert: CapAlert, kind: MessageKind, fixed: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        """Texts per channel and meta of an alert message; refused when a text is over a limit."""
+        channels = compose.chosen(self.channels.values(), "alert", None)
+        outgoing = compose.alert_outgoing(alert, kind)
+        texts = compose.texts_for(channels, outgoing, fixed.get("telegram", ""), fixed=fixed)
+        compose.check_texts(channels, outgoing, texts)
+        return texts, compose.meta_for(channels, outgoing) if channels else outgoing.meta()
+
+    async def preview_post(
+        self,
+        text_: str,
+        link: str | None = None,
+        image_url: str | None = None,
+        variants: Mapping[str, str] | None = None,
+        channels: Sequence[str] | None = None,
+        topic: str = "presse",
+    ) -> list[ChannelPreview]:
+        """Each chosen channel's exact text of a post (not stored), its length as the platform counts it
+        and whether it fits."""
+        draft = Broadcast(
+            topic=topic,
+            text=text_,
+            link=link,
+            image_url=image_url,
+            variants={k: v for k, v in (variants or {}).items() if v},
+            channels=list(channels) if channels is not None else None,
+        )
+        chosen = compose.chosen(self.channels.values(), "post", draft.channels)
+        texts = broadcast_texts(draft, self.channels.values())
+        return compose.previews(chosen, post_outgoing(draft), texts, draft.variants)
+
+    async def preview_alert(self, alert: CapAlert) -> list[ChannelPreview]:
+        """Each channel's exact text of a new alert (not stored)."""
+        kind = {"Update": MessageKind.UPDATE, "Cancel": MessageKind.ALLCLEAR}.get(
+            alert.msg_type, MessageKind.ALERT
+        )
+        if kind == MessageKind.UPDATE:
+            fixed = {"telegram": update_text(alert)}
+        elif kind == MessageKind.ALLCLEAR:
+            fixed = {"telegram": all_clear_text(alert, alert)}
+        else:
+            fixed = {"telegram": alert_text(alert)}
+        channels = compose.chosen(self.channels.values(), "alert", None)
+        outgoing = compose.alert_outgoing(alert, kind)
+        texts = compose.texts_for(channels, outgoing, fixed["telegram"], fixed=fixed)
+        return compose.previews(channels, outgoing, texts)
+
+    def _check_post(self, broadcast: Broadcast) -> None:
+        chosen = compose.chosen(self.channels.values(), "post", broadcast.channels)
+        outgoing = post_outgoing(broadcast)
+        compose.check_texts(chosen, outgoing, broadcast_texts(broadcast, self.channels.values()))
+
+    async def _check_daily_budget(
+        self, session: AsyncSession, broadcast: Broadcast, when: dt.datetime
+    ) -> None:
+        """Channels with a daily post budget (X: ``X_DAILY_POSTS`` over a rolling 24 h): a press post that
+        would exceed it is refused now, naming the budget. Alerts are never counted out: they always go."""
+        for channel in compose.chosen(self.channels.values(), "post", broadcast.channels):
+            budget = getattr(channel, "daily_posts", None)
+            if not budget:
+                continue
+            start, end = when - dt.timedelta(hours=24), when + dt.timedelta(hours=24)
+            sent = await session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    Delivery.channel == channel.name,
+                    Delivery.state == DeliveryState.SENT,
+                    Delivery.sent_at > start.timestamp(),
+                )
+            )
+            planned = (
+                await session.scalars(
+                    select(Broadcast).where(
+                        Broadcast.state == PostState.SCHEDULED,
+                        Broadcast.id != broadcast.id,
+                        Broadcast.scheduled_at > start,
+                        Broadcast.scheduled_at < end,
+                    )
+                )
+            ).all()
+            near = [
+                b
+                for b in planned
+                if channel in compose.chosen([channel], "post", b.channels)
+                and b.scheduled_at is not None
+                and abs((b.scheduled_at - when).total_seconds()) < 24 * 3600
+            ]
+            if int(sent or 0) + len(near) + 1 > budget:
+                raise InvalidRequest(
+                    f"{channel.label} erlaubt {budget} Beiträge in 24 Stunden; in den 24 Stunden um "
+                    f"{show(when)} sind schon {int(sent or 0) + len(near)} gesendet oder geplant. "
+                    f"Bitte wählen Sie einen anderen Zeitpunkt oder lassen Sie {channel.label} weg."
+                )
+
     # -- posts ---------------------------------------------------------------------------------------
 
     async def create(
@@ -160,6 +264,7 @@ class Broadcasts:
         link: str | None = None,
         image_url: str | None = None,
         variants: dict[str, str] | None = None,
+        channels: Sequence[str] | None = None,
     ) -> int:
         if topic not in TOPICS:
             raise InvalidRequest(f"Unbekanntes Thema „{topic}“. Möglich sind: {', '.join(TOPICS)}.")
@@ -174,6 +279,15 @@ class Broadcasts:
                 f"Unbekannter oder nicht eingerichteter Kanal für eine eigene Fassung: "
                 f"{', '.join(sorted(unknown))}. Möglich sind: {', '.join(possible) or 'keine'}."
             )
+        if channels is not None:
+            wrong = sorted(set(channels) - set(possible))
+            if wrong:
+                raise InvalidRequest(
+                    f"Unbekannter oder nicht eingerichteter Kanal: {', '.join(wrong)}. "
+                    f"Möglich sind: {', '.join(possible) or 'keine'}."
+                )
+            if not channels:
+                raise InvalidRequest("Bitte wählen Sie mindestens einen Kanal.")
         async with self.sessions.begin() as session:
             broadcast = Broadcast(
                 topic=topic,
@@ -181,6 +295,7 @@ class Broadcasts:
                 link=link,
                 image_url=image_url,
                 variants=dict(variants or {}),
+                channels=sorted(set(channels)) if channels is not None else None,
                 state=PostState.DRAFT,
                 created_by=actor.name[:64],
                 role=actor.role[:32],
@@ -207,7 +322,8 @@ class Broadcasts:
                     f"Die Meldung {broadcast_id} ist bereits „{broadcast.state}“ und kann nicht mehr "
                     "eingeplant werden."
                 )
-            self.check("post", broadcast_texts(broadcast), default_post_text(broadcast))
+            self._check_post(broadcast)
+            await self._check_daily_budget(session, broadcast, when)
             broadcast.state, broadcast.scheduled_at, broadcast.updated_at = PostState.SCHEDULED, when, now
             _audit(
                 session, actor, "broadcast.schedule", f"broadcast:{broadcast_id}", {"at": when.isoformat()}
@@ -257,12 +373,16 @@ class Broadcasts:
 
     # -- alerts --------------------------------------------------------------------------------------
 
-    async def submit_alert(self, actor: Actor, alert: CapAlert, cap_xml: str) -> AlertResult:
-        """Accept a CAP message: Alert (new), Update or Cancel (with references)."""
+    async def submit_alert(
+        self, actor: Actor, alert: CapAlert, cap_xml: str, send: bool = True
+    ) -> AlertResult:
+        """Accept a CAP message: Alert (new), Update or Cancel (with references). ``send=False``: store
+        and show it (banner, ``/api/alerts``, chat) but send nothing (warnings of other authorities that
+        the city may not re-broadcast)."""
         if alert.msg_type == "Alert":
-            return await self._issue(actor, alert, cap_xml)
+            return await self._issue(actor, alert, cap_xml, send)
         if alert.msg_type in ("Update", "Cancel"):
-            return await self._follow_up(actor, alert, cap_xml)
+            return await self._follow_up(actor, alert, cap_xml, send)
         raise InvalidRequest(
             f"CAP-Nachrichten vom Typ „{alert.msg_type}“ werden nicht angenommen (nur Alert, Update, Cancel)."
         )
@@ -279,10 +399,9 @@ class Broadcasts:
             "Jede CAP-Nachricht braucht eine eigene identifier."
         )
 
-    async def _issue(self, actor: Actor, alert: CapAlert, cap_xml: str) -> AlertResult:
+    async def _issue(self, actor: Actor, alert: CapAlert, cap_xml: str, send: bool = True) -> AlertResult:
         published = is_published(alert)
-        body = alert_text(alert)
-        self.check("alert", {"telegram": body}, body)
+        texts, meta = self._alert_message(alert, MessageKind.ALERT, {"telegram": alert_text(alert)})
         try:
             async with self.sessions.begin() as session:
                 existing = await self._existing(session, alert, cap_xml)
@@ -297,14 +416,15 @@ class Broadcasts:
                 )
                 session.add(row)
                 await session.flush()
-                if published:
+                if published and send:
                     session.add(
                         OutboundMessage(
                             kind=MessageKind.ALERT,
                             alert_id=row.id,
                             topic=ALERT_TOPIC,
                             stadtteile=areas(alert),
-                            texts={"telegram": body},
+                            texts=texts,
+                            meta=meta,
                             priority=PRIORITY_ALERT,
                             fanout_state=FanoutState.SUBSCRIBERS,
                         )
@@ -314,7 +434,13 @@ class Broadcasts:
                     actor,
                     "alert.issue",
                     f"alert:{alert.identifier}",
-                    {"id": row.id, "status": alert.status, "areas": areas(alert), "sent": published},
+                    {
+                        "id": row.id,
+                        "status": alert.status,
+                        "areas": areas(alert),
+                        "sent": published and send,
+                        "channels": sorted(meta.get("channels", []) + list(meta.get("targets", {}))),
+                    },
                 )
         except IntegrityError:
             async with self.sessions() as session:
@@ -361,7 +487,7 @@ class Broadcasts:
             )
         return root, head
 
-    async def _follow_up(self, actor: Actor, alert: CapAlert, cap_xml: str) -> AlertResult:
+    async def _follow_up(self, actor: Actor, alert: CapAlert, cap_xml: str, send: bool = True) -> AlertResult:
         try:
             async with self.sessions.begin() as session:
                 existing = await self._existing(session, alert, cap_xml)
@@ -371,15 +497,17 @@ class Broadcasts:
                 published = is_published(root)
                 state = AlertState.ACTIVE if alert.msg_type == "Update" else AlertState.CANCELLED
                 if alert.msg_type == "Update":
-                    body = update_text(alert)
-                    self.check("alert", {"telegram": body}, body)
-                    texts = {
-                        "telegram": body,
-                        "telegram:correction": correction_text(to_cap(root), alert),
-                    }
+                    texts, meta = self._alert_message(
+                        alert, MessageKind.UPDATE, {"telegram": update_text(alert)}
+                    )
+                    texts["telegram:correction"] = correction_text(to_cap(root), alert)
                 else:
-                    texts = {"telegram": all_clear_text(alert, to_cap(head))}
-                    self.check("alert", texts, texts["telegram"])
+                    shown = alert if alert.infos else to_cap(head)
+                    texts, meta = self._alert_message(
+                        dataclasses.replace(shown, identifier=alert.identifier, status=alert.status),
+                        MessageKind.ALLCLEAR,
+                        {"telegram": all_clear_text(alert, to_cap(head))},
+                    )
                 row = Alert(
                     **columns(alert),
                     cap_xml=cap_xml,
@@ -417,7 +545,7 @@ class Broadcasts:
                         .values(state=AlertState.CANCELLED, updated_at=utcnow())
                     )
                     stopped = await _stop_messages(session, chain_messages)
-                if published:
+                if published and send:
                     session.add(
                         OutboundMessage(
                             kind=MessageKind.UPDATE if alert.msg_type == "Update" else MessageKind.ALLCLEAR,
@@ -425,6 +553,7 @@ class Broadcasts:
                             topic=ALERT_TOPIC,
                             stadtteile=areas(alert),
                             texts=texts,
+                            meta=meta,
                             priority=PRIORITY_ALERT,
                             fanout_state=FanoutState.CHAIN,
                         )
@@ -483,7 +612,9 @@ async def _stop_messages(session: AsyncSession, message_ids: Any) -> int:
 # -- engine housekeeping, used by the scheduler --------------------------------------------------------
 
 
-async def start_due_broadcasts(sessions: async_sessionmaker[AsyncSession], now: dt.datetime) -> list[int]:
+async def start_due_broadcasts(
+    sessions: async_sessionmaker[AsyncSession], now: dt.datetime, channels: Sequence[Channel] = ()
+) -> list[int]:
     """scheduled → sending for every post that is due, with its outbound message, in one transaction
     per post; a post cancelled meanwhile is skipped (the state check makes the transition atomic)."""
     started = []
@@ -515,7 +646,8 @@ async def start_due_broadcasts(sessions: async_sessionmaker[AsyncSession], now: 
                     broadcast_id=broadcast_id,
                     topic=broadcast.topic,
                     stadtteile=[],
-                    texts=broadcast_texts(broadcast),
+                    texts=broadcast_texts(broadcast, channels),
+                    meta=_post_meta(broadcast, channels),
                     priority=PRIORITY_POST,
                     fanout_state=FanoutState.SUBSCRIBERS,
                 )
@@ -529,6 +661,13 @@ async def start_due_broadcasts(sessions: async_sessionmaker[AsyncSession], now: 
             )
             started.append(broadcast_id)
     return started
+
+
+def _post_meta(broadcast: Broadcast, channels: Sequence[Channel]) -> dict[str, Any]:
+    outgoing = post_outgoing(broadcast)
+    if not channels:
+        return outgoing.meta()  # the fan-out's default: Telegram subscribers
+    return compose.meta_for(compose.chosen(channels, "post", broadcast.channels), outgoing)
 
 
 async def finish_broadcasts(sessions: async_sessionmaker[AsyncSession]) -> list[int]:

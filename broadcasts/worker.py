@@ -34,12 +34,15 @@ from broadcasts import outbox
 from broadcasts.outbox import Claimed, Outcome
 from broadcasts.publishers import (
     EditImpossible,
+    Outgoing,
     Publisher,
     PublishError,
     RecipientGone,
     Rejected,
     RetryAfter,
+    Sent,
     Transient,
+    Unsupported,
     push_only,
 )
 from broadcasts.ratelimit import Slots
@@ -48,6 +51,12 @@ from core.background import wait_any
 from core.db import log_retry
 
 log = logging.getLogger(__name__)
+
+
+def _sent(row_id: int, sent: str | Sent) -> Outcome:
+    if isinstance(sent, Sent):
+        return Outcome(row_id, DeliveryState.SENT, sent.id, time.time(), public_url=sent.url)
+    return Outcome(row_id, DeliveryState.SENT, str(sent), time.time())
 
 
 def worker_name() -> str:
@@ -72,6 +81,7 @@ class WorkerConfig:
 class _Message:
     kind: str
     texts: dict[str, str]
+    meta: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -191,14 +201,15 @@ class Worker:
         async with self.engine.connect() as connection:
             if message_ids:
                 result = await connection.execute(
-                    text("SELECT id, kind, texts FROM outbound_messages WHERE id IN :ids").bindparams(
+                    text("SELECT id, kind, texts, meta FROM outbound_messages WHERE id IN :ids").bindparams(
                         bindparam("ids", expanding=True)
                     ),
                     {"ids": list(message_ids)},
                 )
                 for row in result.all():
                     texts = outbox.json_dict(row.texts)
-                    self._messages[int(row.id)] = _Message(str(row.kind), texts)
+                    meta = outbox.json_meta(row.meta)
+                    self._messages[int(row.id)] = _Message(str(row.kind), texts, meta)
             if ref_ids:
                 result = await connection.execute(
                     text(
@@ -267,6 +278,9 @@ class Worker:
         except Transient as exc:
             self.stats["transient"] += 1
             outcome = self._retry(row, str(exc))
+        except Unsupported as exc:  # not for this recipient (a webhook that does not want the event)
+            self.stats["not_applicable"] += 1
+            outcome = Outcome(row.id, DeliveryState.CANCELLED, error=f"not applicable: {exc}")
         except RecipientGone as exc:
             self.stats["deactivated"] += 1
             self._gone.append((row.channel, row.chat_id))
@@ -296,9 +310,15 @@ class Worker:
             await self._load([row])
             message = self._messages[row.message_id]
         publisher = channel.publisher
+        caps = publisher.capabilities
         body = message.texts.get(row.channel)
         if not body:
             raise Rejected(f"no text for channel {row.channel}")
+        outgoing = Outgoing.from_meta(
+            {"kind": message.kind, **message.meta}, key=f"koblenz-{row.id}", message_id=row.message_id
+        )
+        if caps.audience == "once" and row.chat_id not in publisher.targets(outgoing.event):
+            return Outcome(row.id, DeliveryState.CANCELLED, error=f"not applicable: {outgoing.event}")
         ref = self._refs.get(row.ref_delivery_id) if row.ref_delivery_id is not None else None
         if row.ref_delivery_id is not None and (ref is None or ref.state != DeliveryState.SENT):
             if (
@@ -312,23 +332,49 @@ class Worker:
             else:
                 return Outcome(row.id, DeliveryState.CANCELLED, error="the first message was not delivered")
         if message.kind == MessageKind.UPDATE and ref is not None and ref.provider_message_id:
-            window = publisher.capabilities.edit_window
-            age = time.time() - (ref.sent_at or 0.0)
-            if publisher.capabilities.edit and (window is None or age < window.total_seconds() - 60):
-                try:
-                    await publisher.edit(row.chat_id, ref.provider_message_id, body)
-                    self.stats["edited"] += 1
-                    return Outcome(row.id, DeliveryState.SENT, ref.provider_message_id, time.time())
-                except EditImpossible:
-                    pass
-            correction = message.texts.get(f"{row.channel}:correction") or body
-            pid = await publisher.send(row.chat_id, correction, reply_to=ref.provider_message_id)
-            self.stats["corrections"] += 1
-            return Outcome(row.id, DeliveryState.SENT, pid, time.time())
+            return await self._update(channel, row, message, body, ref, outgoing)
         reply_to = ref.provider_message_id if ref is not None else None
-        pid = await publisher.send(row.chat_id, body, reply_to=reply_to)
+        sent = await publisher.send(row.chat_id, body, reply_to=reply_to, outgoing=outgoing)
         self.stats["sent"] += 1
-        return Outcome(row.id, DeliveryState.SENT, pid, time.time())
+        return _sent(row.id, sent)
+
+    async def _update(
+        self, channel: _Channel, row: Claimed, message: _Message, body: str, ref: _Ref, outgoing: Outgoing
+    ) -> Outcome:
+        """An update to a message that went out: edited where the platform can (within its window), else
+        the channel's fallback: a correction as a reply, delete and post anew (X), or a new post."""
+        publisher = channel.publisher
+        caps = publisher.capabilities
+        assert ref.provider_message_id is not None and row.ref_delivery_id is not None
+        if caps.on_update == "replace":
+            await publisher.delete(row.chat_id, ref.provider_message_id)
+            sent = await publisher.send(row.chat_id, body, outgoing=outgoing)
+            self.stats["replaced"] += 1
+            outcome = _sent(row.id, sent)
+            # the alert's first delivery now points at the live post: an all-clear answers that one
+            outcome.repoint = (row.ref_delivery_id, outcome.provider_message_id, outcome.public_url)
+            return outcome
+        if caps.on_update == "new":
+            sent = await publisher.send(
+                row.chat_id, body, reply_to=ref.provider_message_id, outgoing=outgoing
+            )
+            self.stats["sent"] += 1
+            return _sent(row.id, sent)
+        window = caps.edit_window
+        age = time.time() - (ref.sent_at or 0.0)
+        if caps.edit and (window is None or age < window.total_seconds() - 60):
+            try:
+                await publisher.edit(row.chat_id, ref.provider_message_id, body)
+                self.stats["edited"] += 1
+                return Outcome(row.id, DeliveryState.SENT, ref.provider_message_id, time.time())
+            except EditImpossible:
+                pass
+        correction = message.texts.get(f"{row.channel}:correction") or body
+        sent = await publisher.send(
+            row.chat_id, correction, reply_to=ref.provider_message_id, outgoing=outgoing
+        )
+        self.stats["corrections"] += 1
+        return _sent(row.id, sent)
 
     # -- writing results ---------------------------------------------------------------------------
 

@@ -50,6 +50,43 @@ class AlertSender(BaseModel):
     role: str = "feuerwehr"
 
 
+WEBHOOK_EVENTS = ("alert.issued", "alert.updated", "alert.cancelled", "post.published")
+
+
+class Webhook(BaseModel):
+    """A receiver of signed event POSTs (the city app's push service, ...): ``KOBLENZ_BOT_WEBHOOKS`` is a
+    JSON list of these, or ``[[webhooks]]`` tables in the TOML file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    url: str
+    secret: SecretStr
+    events: tuple[str, ...] = WEBHOOK_EVENTS
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("at least 16 characters")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(WEBHOOK_EVENTS))
+        if unknown:
+            raise ValueError(f"unknown events {unknown}; known: {', '.join(WEBHOOK_EVENTS)}")
+        return value
+
+
 def default_rasa_processes() -> int:
     """One Rasa server per core but one, which the bot keeps (measured: docs/benchmarks.md)."""
     return max(1, (os.cpu_count() or 2) - 1)
@@ -142,7 +179,81 @@ class Settings(BaseSettings):
         description="public https URL of /webhooks/telegram to register; empty: registered elsewhere",
     )
     telegram_poll_timeout: int = Field(default=25, ge=0, le=50, description="seconds per long poll")
+    # -- social channels (issue 10): each is on when its credentials are set --
+    x_api_url: str = Field(default="https://api.x.com", description="base of every X API call (posts, media)")
+    x_consumer_key: SecretStr = Field(default=SecretStr(""), description="X app's API key (OAuth 1.0a)")
+    x_consumer_secret: SecretStr = Field(default=SecretStr(""))
+    x_access_token: SecretStr = Field(default=SecretStr(""), description="the city account's access token")
+    x_access_token_secret: SecretStr = Field(default=SecretStr(""))
+    x_daily_posts: int = Field(default=17, ge=1, le=10000, description="X posts per rolling 24 h (plan)")
+    mastodon_url: str = Field(
+        default="", description="the city account's instance, e.g. https://social.bund.de"
+    )
+    mastodon_token: SecretStr = Field(
+        default=SecretStr(""), description="access token (write:statuses, write:media)"
+    )
+    facebook_graph_url: str = Field(default="https://graph.facebook.com", description="Graph API base URL")
+    facebook_api_version: str = Field(default="v26.0", pattern=r"^v\d+\.\d+$")
+    facebook_page_id: str = ""
+    facebook_page_token: SecretStr = Field(default=SecretStr(""), description="page access token (secret)")
+    instagram_user_id: str = Field(default="", description="Instagram professional account id (Graph API)")
+    telegram_channel: str = Field(
+        default="", description="public channel for posts and alerts, e.g. @stadt_koblenz"
+    )
+    webhooks: tuple[Webhook, ...] = Field(
+        default=(), description="signed event receivers (JSON or TOML list)"
+    )
+    # -- staff console (issue 13) --
+    approval_required: bool = Field(
+        default=True, description="press posts need a second person's approval (four eyes) before they go out"
+    )
+    console_idle_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, description="a console session ends after this many minutes without use"
+    )
+    console_trusted_proxy_header: str = Field(
+        default="",
+        description="header with the client address set by the reverse proxy (e.g. X-Forwarded-For) for the "
+        "console's sign-in throttling; empty: the connecting address counts",
+    )
+    # -- catalog link check (issue 12) --
+    linkcheck_contact_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="contact page named in the link checker's user agent; empty: none",
+    )
+    linkcheck_weekly: bool = Field(
+        default=True, description="check the catalog's links weekly inside `koblenz-bot serve`"
+    )
     log_level: str = "INFO"
+
+    @field_validator("x_api_url", "facebook_graph_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("mastodon_url")
+    @classmethod
+    def _mastodon_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://social.bund.de")
+        return value.rstrip("/")
+
+    @field_validator("telegram_channel")
+    @classmethod
+    def _telegram_channel(cls, value: str) -> str:
+        if value and not re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{4,31}|-100\d{5,20}", value):
+            raise ValueError("a public channel's @username or its numeric id (-100...)")
+        return value
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_webhooks(cls, value: tuple[Webhook, ...]) -> tuple[Webhook, ...]:
+        names = [w.name for w in value]
+        if len(names) != len(set(names)):
+            raise ValueError("webhook names must be unique")
+        return value
 
     @field_validator("database_url")
     @classmethod

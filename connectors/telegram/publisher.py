@@ -11,9 +11,11 @@ make one attempt: the worker decides about retries, pauses and deactivations.
 
 from __future__ import annotations
 
+import dataclasses
+
 import aiohttp
 
-from broadcasts.publishers import Capabilities, Checked
+from broadcasts.publishers import Capabilities, Checked, Outgoing, Sent
 from broadcasts.ratelimit import LocalSlots
 from connectors.telegram.client import TelegramClient, chat_key
 from connectors.telegram.limits import EDIT_WINDOW, GROUP_PER_MINUTE, MAX_TEXT, PER_CHAT_INTERVAL, RATE
@@ -62,7 +64,9 @@ class TelegramPublisher(Checked):
             ),
         )
 
-    async def send(self, target: str, text: str, reply_to: str | None = None) -> str:
+    async def send(
+        self, target: str, text: str, reply_to: str | None = None, outgoing: Outgoing | None = None
+    ) -> str | Sent:
         message = await self.client.send_message(
             chat_key(target),
             text,
@@ -79,3 +83,42 @@ class TelegramPublisher(Checked):
 
     async def delete(self, target: str, message_id: str) -> None:
         await self.client.delete_message(chat_key(target), int(message_id), turn_taken=True, attempts=1)
+
+
+class TelegramChannelPublisher(TelegramPublisher):
+    """The city's public Telegram channel (``KOBLENZ_BOT_TELEGRAM_CHANNEL``, e.g. ``@stadt_koblenz``): one
+    post reaches every member. Updates edit it (within Telegram's 48 hours, else a correction answers it),
+    the all-clear answers it. Same bot token, so the same client and budget as the subscribers' messages;
+    a channel takes at most 20 posts per minute (the outbox paces it like a group)."""
+
+    name = "telegram_channel"
+    label = "Telegram-Kanal"
+
+    def __init__(self, client: TelegramClient, channel: str, rate: float = RATE) -> None:
+        self._init(client, rate)
+        self.channel = channel
+        self.capabilities = dataclasses.replace(
+            self.capabilities,
+            audience="once",
+            cannot=(
+                "Beiträge, die älter als 48 Stunden sind, können nicht mehr bearbeitet werden; "
+                "stattdessen antwortet eine kurze Korrektur auf den Beitrag.",
+            ),
+        )
+
+    def targets(self, event: str) -> list[str]:
+        return [self.channel]
+
+    async def send(
+        self, target: str, text: str, reply_to: str | None = None, outgoing: Outgoing | None = None
+    ) -> str | Sent:
+        message = await self.client.send_message(
+            chat_key(target),
+            text,
+            reply_to=int(reply_to) if reply_to is not None else None,
+            turn_taken=True,
+            attempts=1,
+        )
+        message_id = str(message["message_id"])
+        username = target[1:] if target.startswith("@") else (message.get("chat") or {}).get("username")
+        return Sent(message_id, f"https://t.me/{username}/{message_id}" if username else None)

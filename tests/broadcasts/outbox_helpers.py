@@ -53,7 +53,7 @@ class Recording(Checked):
     def fail_edit(self, error: PublishError) -> None:
         self._edit_errors.append(error)
 
-    async def send(self, target: str, text: str, reply_to: str | None = None) -> str:
+    async def send(self, target: str, text: str, reply_to: str | None = None, outgoing: Any = None) -> str:
         self.attempts.append(target)
         errors = self._errors.get(target)
         if errors:

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ class Idle:
     def check(self, text: str) -> None:
         return None
 
-    async def send(self, target: str, text: str, reply_to: str | None = None) -> str:
+    async def send(self, target: str, text: str, reply_to: str | None = None, outgoing: Any = None) -> str:
         raise AssertionError("nothing to send")
 
     async def edit(self, target: str, message_id: str, text: str) -> None:

