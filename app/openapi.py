@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from bot.http import ActiveAlerts, ChatReply, ChatRequest, Deleted
-from broadcasts.api import AlertAccepted, CancelBody, UpdateBody
+from broadcasts.api import AlertAccepted, CancelBody, LivePosts, PreviewBody, Previews, UpdateBody
 from connectors.rasa_rest import RestReply, RestRequest
 from connectors.web.routes import FeedbackRequest, Stored
 
@@ -77,10 +77,23 @@ class Health(BaseModel):
 
 
 _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-    *((m, "validation") for m in (ChatRequest, FeedbackRequest, RestRequest, UpdateBody, CancelBody)),
+    *(
+        (m, "validation")
+        for m in (ChatRequest, FeedbackRequest, RestRequest, UpdateBody, CancelBody, PreviewBody)
+    ),
     *(
         (m, "serialization")
-        for m in (ChatReply, Deleted, ActiveAlerts, Stored, RestReply, AlertAccepted, Health)
+        for m in (
+            ChatReply,
+            Deleted,
+            ActiveAlerts,
+            Stored,
+            RestReply,
+            AlertAccepted,
+            Health,
+            Previews,
+            LivePosts,
+        )
     ),
     *((m, "serialization") for m in (ErrorBody, AlertErrorBody)),
 ]
@@ -231,6 +244,38 @@ PATHS: dict[str, Any] = {
     "/api/alerts/{alert}/cancel": _follow_up(
         "All-clear: CAP msgType Cancel, or an empty body / one more sentence", CancelBody
     ),
+    "/api/alerts/{alert}/deliveries": {
+        "get": {
+            "summary": "Where an alert went: per message and channel state, attempts, id and live link",
+            "security": _SECURITY,
+            "parameters": [_path_parameter("alert", "the alert's number or CAP identifier")],
+            "responses": {"200": _json(LivePosts), **_errors(401, 404)},
+        }
+    },
+    "/api/broadcasts/{id}/deliveries": {
+        "get": {
+            "summary": "Where a post went: per channel state, attempts, id and live link",
+            "security": _SECURITY,
+            "parameters": [_path_parameter("id", "the post's number")],
+            "responses": {"200": _json(LivePosts), **_errors(401, 404)},
+        }
+    },
+    "/api/broadcasts/{id}/preview": {
+        "get": {
+            "summary": "Each chosen channel's exact text of a post and its length as that platform counts",
+            "security": _SECURITY,
+            "parameters": [_path_parameter("id", "the post's number")],
+            "responses": {"200": _json(Previews), **_errors(401, 404)},
+        }
+    },
+    "/api/preview": {
+        "post": {
+            "summary": "Preview a post's text per channel without storing it",
+            "security": _SECURITY,
+            "requestBody": _body(PreviewBody),
+            "responses": {"200": _json(Previews), **_errors(400, 401, 413, 422)},
+        }
+    },
     # the feed channels' routes (connectors.feeds), served when those channels are on
     "/alerts/{identifier}.cap.xml": _xml(
         "One alert message as CAP 1.2 XML", "application/cap+xml", "identifier"

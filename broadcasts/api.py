@@ -42,6 +42,7 @@ from broadcasts.cap import (
     to_cap_xml,
 )
 from broadcasts.capmodel import CapAlert
+from broadcasts.deliveries import live_posts
 from broadcasts.engine import Running, running
 from broadcasts.publishers import Publisher
 from broadcasts.ratelimit import Slots
@@ -82,6 +83,57 @@ class UnsupportedMediaType(BroadcastError):
 
 
 # -- bodies in and out ---------------------------------------------------------------------------------
+
+
+class PreviewBody(Body):
+    """A post's texts to preview per channel (nothing is stored)."""
+
+    error_code = "invalid"
+    error_status = 422
+
+    text: str = Field(min_length=1, max_length=20_000, description="the post's common text")
+    link: str | None = Field(default=None, max_length=2000)
+    image_url: str | None = Field(default=None, max_length=2000)
+    topic: str = Field(default="presse", max_length=32)
+    channels: list[str] | None = Field(
+        default=None, description="channel names; null: every channel that is on"
+    )
+    variants: dict[str, str] = Field(default_factory=dict, description="own text per channel name")
+
+
+class PreviewItem(BaseModel):
+    name: str = Field(description="channel name: telegram, telegram_channel, x, mastodon, facebook, ...")
+    label: str
+    text: str = Field(description="exactly what goes out")
+    length: int = Field(description="as the platform counts it (X: weighted; Telegram: UTF-16 units)")
+    limit: int | None
+    ok: bool
+    error: str | None = None
+    variant: bool = Field(description="the staff's own text for this channel")
+
+
+class Previews(BaseModel):
+    id: int | None = None
+    state: str | None = None
+    channels: list[PreviewItem]
+
+
+class LivePost(BaseModel):
+    message: int
+    kind: str
+    broadcast: int | None
+    alert: int | None
+    channel: str
+    target: str
+    state: str
+    attempts: int
+    provider_id: str | None
+    url: str | None = Field(description="the public link to the live post, where the platform has one")
+    error: str | None
+
+
+class LivePosts(BaseModel):
+    posts: list[LivePost]
 
 
 class _FollowUpBody(Body):
@@ -337,6 +389,53 @@ async def post_cancel(request: web.Request) -> web.StreamResponse:
     return await _handle_submission(request, "alert.cancel", build)
 
 
+# -- previews and where things went (read-only; same credentials as the alert API) --------------------
+
+
+async def _reader(request: web.Request, body: bytes = b"") -> None:
+    """Authenticated like the alert API (a bearer token, or a signature over the body)."""
+    authenticate(request, body, request.app[SETTINGS].alert_senders)
+
+
+async def post_preview(request: web.Request) -> web.Response:
+    settings: Settings = request.app[SETTINGS]
+    body = await _read(request, settings.alert_max_bytes)
+    await _reader(request, body)
+    data = parse_body(PreviewBody, parse_json_object(body))
+    previews = await request.app[SERVICE].preview_post(
+        data.text, data.link, data.image_url, data.variants, data.channels, data.topic
+    )
+    return web.json_response({"channels": [p.as_dict() for p in previews]})
+
+
+async def get_broadcast_preview(request: web.Request) -> web.Response:
+    await _reader(request)
+    service = request.app[SERVICE]
+    b = await service.get(_int(request.match_info["id"]))
+    previews = await service.preview_post(b.text, b.link, b.image_url, b.variants or {}, b.channels, b.topic)
+    return web.json_response({"id": b.id, "state": str(b.state), "channels": [p.as_dict() for p in previews]})
+
+
+async def get_deliveries(request: web.Request) -> web.Response:
+    """Per message and channel that posts once: state, attempts, the provider's id, the live post's link."""
+    await _reader(request)
+    service = request.app[SERVICE]
+    broadcast = request.match_info.get("id")
+    alert = request.match_info.get("alert")
+    if alert is not None:
+        await service.head_of(alert)  # 404 for an unknown alert
+    posts = await live_posts(
+        service.sessions, _int(broadcast) if broadcast is not None else None, alert, limit=200
+    )
+    return web.json_response({"posts": posts})
+
+
+def _int(value: str) -> int:
+    if not value.isdigit():
+        raise NotFound(f"Es gibt keine Meldung mit der Nummer {value[:20]}.")
+    return int(value)
+
+
 # -- links ------------------------------------------------------------------------------------------
 
 
@@ -383,3 +482,7 @@ def setup(
     app.router.add_post("/api/alerts", post_alert)
     app.router.add_post("/api/alerts/{alert}/update", post_update)
     app.router.add_post("/api/alerts/{alert}/cancel", post_cancel)
+    app.router.add_get("/api/alerts/{alert}/deliveries", get_deliveries)
+    app.router.add_get("/api/broadcasts/{id}/deliveries", get_deliveries)
+    app.router.add_get("/api/broadcasts/{id}/preview", get_broadcast_preview)
+    app.router.add_post("/api/preview", post_preview)

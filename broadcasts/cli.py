@@ -37,6 +37,7 @@ from broadcasts.alertrows import to_cap
 from broadcasts.berlin import parse_local, show
 from broadcasts.capmodel import CapAlert, CapArea, CapInfo
 from broadcasts.compose import ChannelPreview
+from broadcasts.deliveries import live_posts
 from broadcasts.engine import running
 from broadcasts.models import Alert, Delivery, OutboundMessage
 from broadcasts.publishers import Publisher, push_only
@@ -465,43 +466,6 @@ async def _follow(
         await asyncio.sleep(interval)
 
 
-async def _posts(
-    engine: AsyncEngine, broadcast_id: int | None = None, alert_identifier: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
-    """Per message and channel that posts once (X, Mastodon, Facebook, the Telegram channel, webhooks):
-    state, attempts, the provider's id and the public link to the live post, newest first."""
-    async with sessionmaker(engine)() as session:
-        query = (
-            select(Delivery, OutboundMessage.kind, OutboundMessage.broadcast_id, OutboundMessage.alert_id)
-            .join(OutboundMessage, OutboundMessage.id == Delivery.message_id)
-            .where(Delivery.subscriber_id.is_(None))
-            .order_by(Delivery.id.desc())
-            .limit(limit)
-        )
-        if broadcast_id is not None:
-            query = query.where(OutboundMessage.broadcast_id == broadcast_id)
-        if alert_identifier is not None:
-            head = await session.scalar(select(Alert).where(Alert.identifier == alert_identifier))
-            query = query.where(OutboundMessage.alert_id == ((head.root_id or head.id) if head else -1))
-        rows = (await session.execute(query)).all()
-    return [
-        {
-            "message": d.message_id,
-            "kind": str(kind),
-            "broadcast": broadcast,
-            "alert": alert,
-            "channel": d.channel,
-            "target": d.chat_id,
-            "state": str(d.state),
-            "attempts": d.attempts,
-            "provider_id": d.provider_message_id,
-            "url": d.public_url,
-            "error": d.last_error,
-        }
-        for d, kind, broadcast, alert in rows
-    ]
-
-
 def _print_posts(posts: list[dict[str, Any]]) -> None:
     if not posts:
         print("Keine Beiträge auf Kanälen mit einem Beitrag je Meldung.")
@@ -520,7 +484,7 @@ def cmd_deliveries(settings: Settings, args: argparse.Namespace) -> int:
             return _progress(engine, args.broadcast, args.alert)
 
         if args.posts:
-            posts = await _posts(engine, args.broadcast, args.alert, args.limit)
+            posts = await live_posts(sessionmaker(engine), args.broadcast, args.alert, args.limit)
             if args.json:
                 print(json.dumps(posts, ensure_ascii=False))
             else:
