@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from broadcasts.cli import register as register_broadcasts
+from catalog.cli import register as register_catalog
 from connectors import registry
 from core import KoblenzError
 from core.net import free_port
@@ -288,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
     # broadcast, alert, deliveries, subscribers; the worker sends through the channels the registry opens
     register_broadcasts(sub, registry.publishers)
+    register_catalog(sub)  # catalog check-links, catalog stale
     return parser
 
 

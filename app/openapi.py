@@ -74,6 +74,9 @@ class Health(BaseModel):
     nlu_servers: NluServers
     services: int
     channels: list[ChannelHealth]
+    link_check: dict[str, Any] | None = Field(
+        None, description="the last weekly check of the catalog's links: checked_at, totals, broken_links"
+    )
 
 
 _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [

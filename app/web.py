@@ -35,6 +35,8 @@ from broadcasts.alert_source import StoreAlerts
 from broadcasts.engine import slots_for
 from broadcasts.publishers import Publisher
 from broadcasts.ratelimit import Slots
+from catalog.links import last_result as last_link_check
+from catalog.links import weekly as weekly_link_check
 from catalog.model import load_catalog
 from connectors import registry
 from core.alerts import AlertSource
@@ -87,6 +89,7 @@ async def health_handler(request: web.Request) -> web.Response:
             "nlu_servers": {"answering": answering, "total": in_use},
             "services": len(request.app[CATALOG].services),
             "channels": channel_health(request.app),
+            "link_check": last_link_check(request.app[SETTINGS].state_dir),  # None until the first run
         },
         status=200 if database == "ok" else 503,
     )
@@ -151,6 +154,12 @@ async def _conversation_purger(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _link_check(app: web.Application) -> AsyncIterator[None]:
+    """The catalog's links, checked weekly (``koblenz-bot catalog check-links``); /health shows the result."""
+    async with weekly_link_check(app[SETTINGS]):
+        yield
+
+
 def create_app(
     settings: Settings, alerts: AlertSource | None = None, manage_rasa: bool | None = None
 ) -> web.Application:
@@ -199,7 +208,7 @@ def create_app(
         await supervisor.stop()
         await session.close()
 
-    app.cleanup_ctx.extend([_database, _telegram_client, _conversation, _conversation_purger])
+    app.cleanup_ctx.extend([_database, _telegram_client, _conversation, _conversation_purger, _link_check])
     app.router.add_routes(bot.http.routes())
     app.router.add_routes(connectors.rasa_rest.routes())
     app.router.add_get("/health", health_handler)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from bot.events import Block, Bullets, Link, Paragraph, QuickReply, Title
 from catalog.aspects import Aspect
 from catalog.model import Catalog, Office, Service
+from catalog.stale import fees_stand, hours_stand
 
 LINK_ORDER = {"online": 0, "appointment": 1, "payment": 2, "form": 3, "info": 4}
 ASPECT_BUTTONS: tuple[tuple[Aspect, str], ...] = (
@@ -44,7 +45,8 @@ def _fees(service: Service, office: Office | None) -> list[Block]:
         return [
             Paragraph("Zu den Kosten habe ich keine geprüfte Angabe. " + _where_to_find_out(service, office))
         ]
-    return _list("Das kostet es:", [f"{fee.item}: {fee.amount}" for fee in service.fees], service.fees_note)
+    blocks = _list("Das kostet es:", [f"{fee.item}: {fee.amount}" for fee in service.fees], service.fees_note)
+    return [*blocks, Paragraph(stand)] if (stand := fees_stand(service)) else blocks
 
 
 def _documents(service: Service, office: Office | None) -> list[Block]:
@@ -82,7 +84,8 @@ def _hours(office: Office | None, service: Service) -> list[Block]:
             )
         ]
     if office.hours:
-        return _list(f"Öffnungszeiten {office.name}:", office.hours_lines(), office.hours_note)
+        blocks = _list(f"Öffnungszeiten {office.name}:", office.hours_lines(), office.hours_note)
+        return [*blocks, Paragraph(stand)] if (stand := hours_stand(office)) else blocks
     if office.hours_note and "115" in office.hours_note:
         return [Paragraph(office.hours_note.strip())]
     text = f"Geprüfte Öffnungszeiten für {office.name} habe ich nicht. Auskunft gibt {ASK_115}."

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from catalog import CatalogError
 
@@ -41,11 +49,24 @@ class Link(_Record):
     kind: LinkKind
     title: str = Field(min_length=3)
     url: HttpUrl
+    source: HttpUrl | None = None  # the public page that shows this exact URL
+    checked: dt.date | None = None  # when that was last checked; default: the record's ``reviewed``
 
 
 class Fee(_Record):
     item: str = Field(min_length=2)
     amount: str = Field(min_length=1)
+    source: HttpUrl | None = None  # where this amount is published (law text, the city's page, ...)
+    checked: dt.date | None = None  # when it was last compared with that source; default: ``reviewed``
+
+
+class Unconfirmed(_Record):
+    """A kind of link the service may well have (online, appointment, payment) that no public source
+    confirmed when it was looked for: said so in the record instead of guessing a URL."""
+
+    kind: LinkKind
+    note: str = Field(min_length=10)
+    checked: dt.date
 
 
 class Service(_Record):
@@ -62,6 +83,7 @@ class Service(_Record):
     appointment_required: bool | None = None
     office: str | None = None
     links: tuple[Link, ...] = ()
+    unconfirmed_links: tuple[Unconfirmed, ...] = ()
     leika: str | None = Field(default=None, pattern=r"^\d{14}$")
     sources: tuple[HttpUrl, ...] = Field(min_length=1)
     reviewed: dt.date
@@ -70,6 +92,14 @@ class Service(_Record):
     @classmethod
     def _leika_as_text(cls, value: object) -> object:
         return str(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _unconfirmed_is_not_linked(self) -> Service:
+        linked = {link.kind for link in self.links}
+        both = sorted({u.kind for u in self.unconfirmed_links} & linked)
+        if both:
+            raise ValueError(f"unconfirmed_links: kind {both[0]!r} has a link and is marked unconfirmed")
+        return self
 
     def links_of(self, *kinds: str) -> tuple[Link, ...]:
         return tuple(link for link in self.links if link.kind in kinds)

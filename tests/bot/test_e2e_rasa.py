@@ -65,7 +65,7 @@ async def test_follow_up_and_stadtteil_memory_through_rasa(client: TestClient) -
     assert first["service_id"] == "personalausweis"
     second = await say(client, "und was kostet das?", "conversation-ctx-1")
     assert second["service_id"] == "personalausweis" and second["aspect"] == "fees"
-    assert "37,00 €" in second["text"]
+    assert "46,00 €" in second["text"]  # the federal fee since 7 February 2026
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 import pytest
 
-from bot.answers import service_answer
+from bot.answers import aspect_blocks, service_answer
 from bot.dialogue import Dialogue, State
 from bot.events import Bullets, IncomingMessage, Paragraph, Reply, Title
 from bot.search import CatalogSearch
-from catalog.model import Catalog
+from catalog.model import Catalog, Hours, Office
 from core.alerts import SEVERITY_LABELS, ActiveAlert, StaticAlerts, severity_label
 from nlu.client import ParseResult
 
@@ -125,3 +126,34 @@ def test_plain_text_and_blocks_stay_one_truth() -> None:
     assert replace(card, notices=("⚠ N",)).blocks == card.blocks
     with pytest.raises(ValueError):
         Reply("etwas anderes", "service", blocks=card.blocks)
+
+
+def test_fees_say_how_fresh_they_are_and_where_they_come_from(catalog: Catalog) -> None:
+    service = catalog.service("personalausweis")
+    blocks, _buttons = service_answer(catalog, service, ["fees"])
+    fees = blocks[2]
+    assert isinstance(fees, Bullets) and "Personalausweis ab 24 Jahren: 46,00 €" in fees.items
+    stand = Paragraph(
+        "Stand: November 2026 · Quelle: "
+        "https://www.stadt-muenster.de/aktuelles/newsdetail/personalausweis-fuer-erwachsene-kostet-kuenftig-46-euro"
+    )
+    assert blocks[-2:] == (stand, Paragraph("Die passenden Links finden Sie unten."))  # right under the fees
+
+
+def test_answers_without_fees_have_no_stand_line(catalog: Catalog) -> None:
+    blocks, _buttons = service_answer(catalog, catalog.service("hundesteuer"), ["fees"])
+    assert not any(isinstance(b, Paragraph) and b.text.startswith("Stand:") for b in blocks)
+    assert "keine geprüfte Angabe" in blocks[1].text  # type: ignore[union-attr]
+
+
+def test_opening_hours_say_how_fresh_they_are(catalog: Catalog) -> None:
+    office = Office(
+        id="testamt",
+        name="Testamt",
+        hours=(Hours(days=("mo", "di"), opens="08:00", closes="12:00"),),
+        web="https://www.koblenz.de/testamt",
+        reviewed=dt.date(2026, 11, 30),
+    )
+    blocks = aspect_blocks("hours", catalog.service("termin"), office)
+    assert blocks[:2] == [Paragraph("Öffnungszeiten Testamt:"), Bullets(("Mo, Di: 08:00–12:00 Uhr",))]
+    assert blocks[-1] == Paragraph("Stand: November 2026 · Quelle: https://www.koblenz.de/testamt")

@@ -91,3 +91,41 @@ def test_a_service_pointing_to_an_unknown_office_is_rejected(tmp_path: Path) -> 
     (tmp_path / "services" / "x-dienst.yaml").write_text(yaml.safe_dump(record))
     with pytest.raises(CatalogError, match="unknown office 'nirgendwo'"):
         load_catalog(tmp_path)
+
+
+def test_a_link_kind_cannot_be_linked_and_unconfirmed_at_once(tmp_path: Path) -> None:
+    (tmp_path / "services").mkdir()
+    (tmp_path / "offices").mkdir()
+    record = {
+        "id": "y-dienst",
+        "title": "Testdienst",
+        "summary": "Eine ausreichend lange Beschreibung.",
+        "sources": ["https://www.koblenz.de/"],
+        "reviewed": "2026-11-30",
+        "links": [{"kind": "appointment", "title": "Termin buchen", "url": "https://www.koblenz.de/termin"}],
+        "unconfirmed_links": [
+            {"kind": "appointment", "note": "Keine Quelle nennt die Seite.", "checked": "2026-11-30"}
+        ],
+    }
+    (tmp_path / "services" / "y-dienst.yaml").write_text(yaml.safe_dump(record))
+    with pytest.raises(
+        CatalogError, match=r"y-dienst\.yaml.*'appointment' has a link and is marked unconfirmed"
+    ):
+        load_catalog(tmp_path)
+    record["unconfirmed_links"] = [{"kind": "online", "note": "kurz", "checked": "2026-11-30"}]
+    (tmp_path / "services" / "y-dienst.yaml").write_text(yaml.safe_dump(record))
+    with pytest.raises(CatalogError, match=r"unconfirmed_links\.0\.note"):
+        load_catalog(tmp_path)
+
+
+def test_the_personalausweis_costs_the_fee_in_force_since_february_2026(catalog: Catalog) -> None:
+    for service_id, item, amount in (
+        ("personalausweis", "Personalausweis ab 24 Jahren", "46,00 €"),
+        ("personalausweis", "Personalausweis unter 24 Jahren (auch der erste Ausweis für Kinder)", "27,60 €"),
+        ("kinderreisepass", "Personalausweis für Personen unter 24 Jahren", "27,60 €"),
+    ):
+        fee = next(f for f in catalog.service(service_id).fees if f.item == item)
+        assert fee.amount == amount and fee.source is not None
+        assert fee.checked is not None and fee.checked.isoformat() == "2026-11-30"
+    amounts = {fee.amount for service in catalog for fee in service.fees}
+    assert not {"37,00 €", "22,80 €"} & amounts, "the fees before 7 February 2026"
