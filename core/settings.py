@@ -224,15 +224,6 @@ class Settings(BaseSettings):
     linkcheck_weekly: bool = Field(
         default=True, description="check the catalog's links weekly inside `koblenz-bot serve`"
     )
-    # -- catalog link check (issue 12) --
-    linkcheck_contact_url: str = Field(
-        default="",
-        pattern=r"^(https?://\S+)?$",
-        description="contact page named in the link checker's user agent; empty: none",
-    )
-    linkcheck_weekly: bool = Field(
-        default=True, description="check the catalog's links weekly inside `koblenz-bot serve`"
-    )
     log_level: str = "INFO"
 
     @field_validator("x_api_url", "facebook_graph_url")
