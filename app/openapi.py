@@ -55,7 +55,8 @@ class ChannelHealth(BaseModel):
     name: str
     label: str
     enabled: bool
-    state: Literal["off", "sending", "paused", "workers", "serving", "configured"]
+    state: Literal["off", "sending", "paused", "workers", "serving", "configured", "stopped"]
+    problem: str | None = Field(None, description="what is wrong, for operators (German)")
     missing: list[str] | None = Field(None, description="environment variables to set")
     paused_seconds: float | None = None
     push: bool | None = None

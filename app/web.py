@@ -20,6 +20,7 @@ from sqlalchemy import text as sql_text
 
 import bot.http
 import broadcasts.api
+import connectors.nina
 import connectors.rasa_rest
 import connectors.telegram
 import connectors.telegram.channel_spec
@@ -90,6 +91,7 @@ async def health_handler(request: web.Request) -> web.Response:
             "services": len(request.app[CATALOG].services),
             "channels": channel_health(request.app),
             "link_check": last_link_check(request.app[SETTINGS].state_dir),  # None until the first run
+            "nina": connectors.nina.health(request.app),
         },
         status=200 if database == "ok" else 503,
     )
@@ -216,6 +218,8 @@ def create_app(
     connectors.web.setup(app, settings)  # the website widget: /widget.js, demo page at /, feedback
     # alert API; scheduler + worker in-process, sending through the channels the registry switches on
     broadcasts.api.setup(app, settings, _publishers(app), lambda app: app[SEND_BUDGETS])
+    # official warnings for Koblenz from NINA (MoWaS, DWD, ...): shown, re-broadcast only by policy
+    connectors.nina.setup(app, settings)
     # what the pull channels' clients read: feeds, CAP feed and files (the banner reads /api/alerts)
     app.router.add_routes(registry.routes(settings))
     # the Telegram channel when a token is set; it sends through the bot token's one client

@@ -389,7 +389,8 @@ class Dialogue:
         if not alerts:
             return reply
         lead = alerts[0]
-        return _with_notice(reply, f"⚠ Aktuelle Warnung: {lead.headline}")
+        source = f" (Quelle: {lead.authority})" if lead.authority else ""
+        return _with_notice(reply, f"⚠ Aktuelle Warnung: {lead.headline}{source}")
 
 
 def _with_notice(reply: Reply, notice: str) -> Reply:
@@ -414,6 +415,8 @@ def _alert_answer(alerts: list[ActiveAlert], confidence: float | None) -> Reply:
             Title(f"⚠ {alert.headline}"),
             Paragraph(f"Warnstufe: {severity_label(alert.severity)} · Betroffen: {area}"),
         ]
+        if alert.authority:  # a warning of another authority (NINA): who issued it, text unchanged
+            blocks.append(Paragraph(f"Quelle: {alert.authority}"))
         if alert.description:
             blocks.append(Paragraph(alert.description))
         if alert.instruction:

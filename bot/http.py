@@ -158,6 +158,9 @@ class BannerAlert(BaseModel):
     areas: list[str]
     web: str | None
     expires: str | None = Field(description="ISO 8601 with offset")
+    authority: str = Field(
+        "", description="the issuing authority when not the city, e.g. 'Deutscher Wetterdienst' (NINA)"
+    )
 
 
 class ActiveAlerts(BaseModel):
@@ -198,6 +201,7 @@ async def alerts_handler(request: web.Request) -> web.Response:
                     "areas": list(a.areas),
                     "web": a.web,
                     "expires": a.expires.isoformat() if a.expires else None,
+                    "authority": a.authority,
                 }
                 for a in alerts
             ]

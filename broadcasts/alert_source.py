@@ -16,6 +16,9 @@ from broadcasts.models import Alert
 from core.alerts import SEVERITY_RANK, ActiveAlert
 from core.time import utcnow
 
+# the role of alerts received from other authorities (connectors.nina); shown with the authority's name
+EXTERNAL_ROLE = "extern"
+
 
 class StoreAlerts:
     def __init__(
@@ -61,6 +64,7 @@ class StoreAlerts:
                     areas=tuple(row.stadtteile),
                     web=info.web,
                     expires=row.expires_at,
+                    authority=(info.sender_name or row.sender) if row.role == EXTERNAL_ROLE else "",
                 )
             )
         alerts.sort(key=lambda a: SEVERITY_RANK.get(a.severity, len(SEVERITY_RANK)))

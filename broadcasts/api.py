@@ -37,6 +37,7 @@ from broadcasts.cap import (
     CapError,
     CapTooLarge,
     CapUnknownReference,
+    check_receivable,
     parse_cap_json,
     parse_cap_xml,
     to_cap_xml,
@@ -306,6 +307,7 @@ async def _handle_submission(request: web.Request, action: str, build: Any = Non
             if build is not None:
                 alert, xml = await build(service, None, alert, xml)
         _check_sender(name, sender, alert)
+        check_receivable(alert)  # an area that provably does not touch Koblenz, or expired: 422
         result = await service.submit_alert(actor, alert, xml)
     except KoblenzError as exc:
         # every refusal is audited, then answered by core.http.error_middleware like any other error;

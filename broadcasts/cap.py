@@ -13,6 +13,7 @@ Public API::
     alert_to_json(alert: CapAlert) -> dict        # the JSON mapping; parse_cap_json accepts it back
     validate_cap_xml(data: bytes, max_bytes: int = MAX_CAP_BYTES) -> None   # safety + schema only
     check_alert(alert: CapAlert) -> None          # the city's rules (raises CapSemanticError)
+    check_receivable(alert, now=None) -> None     # an incoming message: for Koblenz, not expired
     reference_of(alert: CapAlert) -> str          # "sender,identifier,sent" for <references>
     format_cap_datetime(value: datetime) -> str   # 2026-03-01T14:00:00+01:00
 
@@ -36,7 +37,9 @@ all but the German message are the ``extra`` fields of the JSON answer)::
     ├── CapSemanticError          422  valid CAP, but breaks a rule: Update/Cancel without references, no
     │   │                              German info block, expires before effective, time without time
     │   │                              zone, two info blocks in one language, bad polygon, ...
-    │   └── CapUnknownReference   422  (raised by the engine) references an alert it does not know
+    │   ├── CapUnknownReference   422  (raised by the engine) references an alert it does not know
+    │   ├── CapOutsideArea        422  (check_receivable) its area provably does not touch Koblenz
+    │   └── CapExpired            422  (check_receivable) an Alert or Update whose expires has passed
     └── CapTemplateError          400  (raised by broadcasts.templates) unknown template, missing or bad
                                        placeholder values, unknown Stadtteil
 
@@ -168,6 +171,18 @@ class CapUnknownReference(CapSemanticError):
 class CapTemplateError(CapError):
     code = "cap_template"
     status = 400
+
+
+class CapOutsideArea(CapSemanticError):
+    """An incoming message whose area provably does not touch Koblenz (``broadcasts.geo``)."""
+
+    code = "cap_outside_area"
+
+
+class CapExpired(CapSemanticError):
+    """An incoming Alert or Update whose ``expires`` has passed."""
+
+    code = "cap_expired"
 
 
 def _too_large(size: int, max_bytes: int) -> CapTooLarge:
@@ -706,6 +721,34 @@ def check_alert(alert: CapAlert) -> None:
             element="headline",
             path=f"info[{alert.infos.index(german[0])}].headline",
         )
+
+
+def check_receivable(alert: CapAlert, now: dt.datetime | None = None) -> None:
+    """An incoming message (alert API, ``alert issue --cap``, NINA), from any CAP profile (the city's,
+    DWD's with warn cells, AGS and polygons, the BBK's): refused when its area provably does not touch
+    Koblenz (``CapOutsideArea``) or when it is an Alert or Update that has expired (``CapExpired``). A
+    Cancel is never refused for its expiry: an all-clear is always welcome."""
+    from broadcasts.geo import Verdict, touches_koblenz
+
+    area = touches_koblenz(alert)
+    if area.verdict is Verdict.OUTSIDE:
+        raise CapOutsideArea(
+            f"Die Warnung betrifft nicht Koblenz: ihr Gebiet liegt außerhalb der Stadt ({area.reason}). "
+            "Sie wird Koblenzer Bürgerinnen und Bürgern nicht angezeigt.",
+            f"the alert's area does not touch Koblenz: {area.reason}",
+            element="area",
+        )
+    moment = now or dt.datetime.now(dt.UTC)
+    times = [info.expires for info in alert.infos if info.expires is not None]
+    if alert.msg_type in ("Alert", "Update") and times and len(times) == len(alert.infos):
+        latest = max(times)
+        if latest <= moment:
+            raise CapExpired(
+                f"Die Warnung ist bereits abgelaufen (gültig bis {format_cap_datetime(latest)}). "
+                "Abgelaufene Warnungen werden nicht angenommen.",
+                f"the alert expired at {format_cap_datetime(latest)}",
+                element="expires",
+            )
 
 
 # -- XML out --------------------------------------------------------------------------------------

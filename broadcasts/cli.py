@@ -276,13 +276,16 @@ def _alert_from_flags(settings: Settings, args: argparse.Namespace) -> CapAlert:
 
 
 def _read_cap(path: str, max_bytes: int) -> tuple[CapAlert, str]:
-    from broadcasts.cap import parse_cap_json, parse_cap_xml, to_cap_xml
+    from broadcasts.cap import check_receivable, parse_cap_json, parse_cap_xml, to_cap_xml
 
     data = Path(path).read_bytes()
     if path.endswith(".json"):
         alert = parse_cap_json(data, max_bytes)
+        check_receivable(alert)  # outside Koblenz or expired: refused with the reason
         return alert, to_cap_xml(alert).decode("utf-8")
-    return parse_cap_xml(data, max_bytes), data.decode("utf-8")
+    alert = parse_cap_xml(data, max_bytes)
+    check_receivable(alert)
+    return alert, data.decode("utf-8")
 
 
 def _submit(

@@ -206,7 +206,9 @@ class Publisher(Channel, Protocol):
         """Send; return the provider's message id (or ``Sent`` with the public link)."""
         ...
 
-    async def edit(self, target: str, message_id: str, text: str) -> None: ...
+    async def edit(
+        self, target: str, message_id: str, text: str, outgoing: Outgoing | None = None
+    ) -> None: ...
 
     async def delete(self, target: str, message_id: str) -> None: ...
 
@@ -257,7 +259,7 @@ class PullPublisher(Checked):
     ) -> str | Sent:
         raise Unsupported(f"{self.label}: wird von den Lesern abgerufen, nicht zugestellt")
 
-    async def edit(self, target: str, message_id: str, text: str) -> None:
+    async def edit(self, target: str, message_id: str, text: str, outgoing: Outgoing | None = None) -> None:
         raise Unsupported(f"{self.label}: zeigt immer den aktuellen Stand")
 
     async def delete(self, target: str, message_id: str) -> None:

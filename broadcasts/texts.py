@@ -31,9 +31,11 @@ def post_text(text: str, link: str | None, image_url: str | None) -> str:
 
 
 def _label(alert: CapAlert) -> str:
-    """ "🚨 Extreme Gefahr – Stadt Koblenz", "⚠️ Gefahreninformation – Stadt Koblenz", ..."""
-    severity = alert.info("de").severity
-    return f"{'🚨' if severity == 'Extreme' else '⚠️'} {severity_label(severity)} – Stadt Koblenz"
+    """ "🚨 Extreme Gefahr – Stadt Koblenz", "⚠️ Gefahreninformation – Deutscher Wetterdienst", ...:
+    the issuing authority (the city for its own alerts; NINA's warnings name theirs)."""
+    info = alert.info("de")
+    issuer = info.sender_name or "Stadt Koblenz"
+    return f"{'🚨' if info.severity == 'Extreme' else '⚠️'} {severity_label(info.severity)} – {issuer}"
 
 
 def alert_text(alert: CapAlert) -> str:

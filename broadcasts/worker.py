@@ -364,7 +364,7 @@ class Worker:
         age = time.time() - (ref.sent_at or 0.0)
         if caps.edit and (window is None or age < window.total_seconds() - 60):
             try:
-                await publisher.edit(row.chat_id, ref.provider_message_id, body)
+                await publisher.edit(row.chat_id, ref.provider_message_id, body, outgoing=outgoing)
                 self.stats["edited"] += 1
                 return Outcome(row.id, DeliveryState.SENT, ref.provider_message_id, time.time())
             except EditImpossible:

@@ -19,9 +19,11 @@ commands use
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import importlib
+import inspect
 import pkgutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
@@ -120,15 +122,26 @@ async def publishers(
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=settings.delivery_concurrency, limit_per_host=0)
     )
+    opened: dict[str, Publisher] = {}
     try:
-        opened: dict[str, Publisher] = {}
         for spec in enabled(settings, specs):
             publisher = await spec.open(settings, session)
             if publisher.name != spec.name:
                 raise ChannelSpecError(f"Der Kanal „{spec.name}“ öffnet einen Publisher „{publisher.name}“.")
             opened[spec.name] = publisher
+        # channels that read their limits from the platform (Mastodon's instance) do it now, together;
+        # ``start`` never raises: a channel that cannot start says why in its health
+        starting = [start() for p in opened.values() if (start := getattr(p, "start", None)) is not None]
+        await asyncio.gather(*starting)
         yield opened
     finally:
+        for publisher in opened.values():
+            close = getattr(publisher, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    closing = close()  # X's is plain, Mastodon's a coroutine
+                    if inspect.isawaitable(closing):
+                        await closing
         await session.close()
 
 
@@ -149,7 +162,8 @@ def health(
     States: ``off`` (settings missing: ``missing`` names the environment variables), ``sending`` (a push
     channel this process's outbox worker sends through), ``paused`` (the platform asked to wait:
     ``paused_seconds``), ``workers`` (on, sent by separate ``koblenz-bot worker`` processes), ``serving``
-    (a pull channel whose routes this process serves: ``paths``), ``configured`` (on, not opened here).
+    (a pull channel whose routes this process serves: ``paths``), ``configured`` (on, not opened here),
+    ``stopped`` (the platform refused our credentials: ``problem`` says what to do).
     ``opened``: the channels this process opened; ``sending``: names the in-process worker sends through;
     ``paused_until``: epoch seconds per channel from its send budget."""
     opened = opened or {}
@@ -173,6 +187,13 @@ def health(
         else:
             line["state"] = "serving"
         if channel is not None:
+            # a channel may say what is wrong (``problem``: German, for operators) and that it stopped
+            # sending until an operator acts (``stopped``: e.g. a revoked Facebook page token)
+            problem = getattr(channel, "problem", None)
+            if problem:
+                line["problem"] = str(problem)
+            if getattr(channel, "stopped", False):
+                line["state"] = "stopped"
             caps = channel.capabilities
             line["push"] = caps.push
             line["carries"] = [kind for kind, yes in (("posts", caps.posts), ("alerts", caps.alerts)) if yes]

@@ -47,6 +47,8 @@ class ActiveAlert:
     areas: tuple[str, ...]
     web: str | None
     expires: dt.datetime | None
+    # optional, at the end: the issuing authority when it is not the city (NINA: DWD, a Leitstelle, ...)
+    authority: str = ""
 
 
 class AlertSource(Protocol):

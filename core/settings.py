@@ -84,6 +84,10 @@ class Webhook(BaseModel):
         unknown = sorted(set(value) - set(WEBHOOK_EVENTS))
         if unknown:
             raise ValueError(f"unknown events {unknown}; known: {', '.join(WEBHOOK_EVENTS)}")
+        follow_ups = sorted({"alert.updated", "alert.cancelled"} & set(value))
+        if follow_ups and "alert.issued" not in value:
+            # updates and all-clears follow the first message to those who got it (docs/channels.md)
+            raise ValueError(f"{', '.join(follow_ups)} need alert.issued too: they follow the alert")
         return value
 
 
@@ -224,6 +228,90 @@ class Settings(BaseSettings):
     linkcheck_weekly: bool = Field(
         default=True, description="check the catalog's links weekly inside `koblenz-bot serve`"
     )
+    # -- official warnings from the federal warning system NINA (issue 11, connectors/nina, docs/nina.md) --
+    nina_url: str = Field(
+        default="https://warnung.bund.de/api31",
+        description="base URL of the NINA API (warnung.bund.de); empty: no NINA polling",
+    )
+    nina_ars: str = Field(
+        default="071110000000",
+        description="Regionalschlüssel whose dashboard is polled: 12 digits, the last seven zeros (district level)",
+    )
+    nina_interval: int = Field(
+        default=60, ge=5, description="seconds between two polls of the NINA dashboard"
+    )
+    nina_republish: str = Field(
+        default="",
+        description="which NINA warnings are re-broadcast to subscribers and channels: empty = none (default; "
+        "needs an agreement with the BBK), else source:minimum severity pairs, e.g. 'mowas:Severe,dwd:Extreme' "
+        "(sources mowas, katwarn, biwapp, dwd, lhp, police or *), or the same as a JSON object",
+    )
+
+    @field_validator("nina_url")
+    @classmethod
+    def _nina_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://warnung.bund.de/api31 (empty: off)")
+        return value.rstrip("/")
+
+    @field_validator("nina_ars")
+    @classmethod
+    def _nina_ars(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"\d{12}", value):
+            raise ValueError(
+                f"must be a Regionalschlüssel of 12 digits (Koblenz: 071110000000), not {value!r}"
+            )
+        if not value.endswith("0000000"):
+            raise ValueError(
+                f"the NINA dashboard exists only per district: the last seven digits must be zeros "
+                f"({value[:5]}0000000 instead of {value})"
+            )
+        return value
+
+    @field_validator("nina_republish")
+    @classmethod
+    def _nina_republish(cls, value: str) -> str:
+        cls.republish_policy(value)
+        return value.strip()
+
+    @staticmethod
+    def republish_policy(value: str) -> dict[str, str]:
+        """``NINA_REPUBLISH`` as {source: minimum CAP severity}; raises ValueError with the problem."""
+        import json
+
+        sources = ("mowas", "katwarn", "biwapp", "dwd", "lhp", "police", "*")
+        severities = ("Minor", "Moderate", "Severe", "Extreme")
+        text = value.strip()
+        if text.lower() in ("", "off", "none", "aus"):
+            return {}
+        if text.startswith("{"):
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON: {exc}") from None
+            if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+                raise ValueError('a JSON object like {"mowas": "Severe"}')
+            pairs = list(raw.items())
+        else:
+            pairs = []
+            for item in filter(None, (part.strip() for part in text.split(","))):
+                source, colon, severity = item.partition(":")
+                if not colon:
+                    raise ValueError(f"{item!r}: expected source:severity, e.g. mowas:Severe")
+                pairs.append((source, severity))
+        policy: dict[str, str] = {}
+        for source, severity in pairs:
+            source, severity = source.strip().lower(), severity.strip().capitalize()
+            if source not in sources:
+                raise ValueError(f"unknown source {source!r}; known: {', '.join(sources)}")
+            if severity not in severities:
+                raise ValueError(
+                    f"unknown severity {severity!r} for {source}; known: {', '.join(severities)}"
+                )
+            policy[source] = severity
+        return policy
+
     log_level: str = "INFO"
 
     @field_validator("x_api_url", "facebook_graph_url")

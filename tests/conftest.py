@@ -149,6 +149,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "pseudonym_key": "test-key",
         "rasa_manage": False,
         "rasa_url": "http://127.0.0.1:9",
+        "nina_url": "",  # no NINA polling unless a test starts the double
     }
     values.update(overrides)
     return load_settings(**values)

@@ -76,7 +76,7 @@ class TelegramPublisher(Checked):
         )
         return str(message["message_id"])
 
-    async def edit(self, target: str, message_id: str, text: str) -> None:
+    async def edit(self, target: str, message_id: str, text: str, outgoing: Outgoing | None = None) -> None:
         await self.client.edit_message_text(
             chat_key(target), int(message_id), text, turn_taken=True, attempts=1
         )

@@ -61,7 +61,7 @@ class Recording(Checked):
         self.sent.append((target, text, reply_to, time.time()))
         return str(len(self.sent))
 
-    async def edit(self, target: str, message_id: str, text: str) -> None:
+    async def edit(self, target: str, message_id: str, text: str, outgoing: Any = None) -> None:
         if self._edit_errors:
             raise self._edit_errors.pop(0)
         self.edited.append((target, message_id, text))

@@ -36,7 +36,7 @@ class Idle:
     async def send(self, target: str, text: str, reply_to: str | None = None, outgoing: Any = None) -> str:
         raise AssertionError("nothing to send")
 
-    async def edit(self, target: str, message_id: str, text: str) -> None:
+    async def edit(self, target: str, message_id: str, text: str, outgoing: Any = None) -> None:
         raise AssertionError("nothing to edit")
 
     async def delete(self, target: str, message_id: str) -> None:

@@ -70,7 +70,7 @@ class Social(Checked):
         post_id = f"{self.name}-{len(self.sent)}"
         return Sent(post_id, f"https://{self.name}.example/{post_id}")
 
-    async def edit(self, target: str, message_id: str, text: str) -> None:
+    async def edit(self, target: str, message_id: str, text: str, outgoing: Outgoing | None = None) -> None:
         self.edited.append((message_id, text))
 
     async def delete(self, target: str, message_id: str) -> None:

@@ -50,7 +50,7 @@ class Push(Checked):
         self.sent.append((target, text))
         return str(next(self._ids))
 
-    async def edit(self, target: str, message_id: str, text: str) -> None:
+    async def edit(self, target: str, message_id: str, text: str, outgoing: Any = None) -> None:
         raise Unsupported("no edits")
 
     async def delete(self, target: str, message_id: str) -> None:
