@@ -78,6 +78,10 @@ class Health(BaseModel):
     link_check: dict[str, Any] | None = Field(
         None, description="the last weekly check of the catalog's links: checked_at, totals, broken_links"
     )
+    nina: dict[str, Any] | None = Field(None, description="the NINA poller: state, last poll, last error")
+    feeds: list[dict[str, Any]] = Field(
+        default_factory=list, description="per inbound feed: state (new/ok/error), last_error, final_url"
+    )
 
 
 _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [

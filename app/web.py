@@ -40,6 +40,9 @@ from catalog.links import last_result as last_link_check
 from catalog.links import weekly as weekly_link_check
 from catalog.model import load_catalog
 from connectors import registry
+from connectors.ingest.config import IngestConfig
+from connectors.ingest.news import FeedNews
+from connectors.ingest.poller import FeedPoller
 from core.alerts import AlertSource
 from core.background import periodic
 from core.db import create_engine, migrate, sessionmaker
@@ -55,6 +58,7 @@ SUPERVISOR = web.AppKey("supervisor", RasaSupervisor)
 SEND_BUDGETS = web.AppKey("send_budgets", dict[str, Slots])  # one per bot token: chat replies + outbox
 # the bot token's one Telegram client: chat replies, subscription screens, polling and broadcasts
 TELEGRAM_CLIENT = web.AppKey("telegram_client", connectors.telegram.TelegramClient)
+FEEDS = web.AppKey("feeds", FeedPoller)  # inbound feeds (health, console)
 
 
 def channel_health(app: web.Application) -> list[dict[str, Any]]:
@@ -92,6 +96,7 @@ async def health_handler(request: web.Request) -> web.Response:
             "channels": channel_health(request.app),
             "link_check": last_link_check(request.app[SETTINGS].state_dir),  # None until the first run
             "nina": connectors.nina.health(request.app),
+            "feeds": request.app[FEEDS].health() if FEEDS in request.app else [],
         },
         status=200 if database == "ok" else 503,
     )
@@ -156,6 +161,21 @@ async def _conversation_purger(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _feeds(app: web.Application) -> AsyncIterator[None]:
+    """The inbound feeds (``FEEDS``): one task per feed; drafts become the console's suggestions, publish
+    mode posts through the engine's service (so it runs after ``broadcasts.api.setup``'s context)."""
+    async with aiohttp.ClientSession() as session:
+        poller = FeedPoller(
+            IngestConfig.from_settings(app[SETTINGS]),
+            session,
+            sessionmaker(app[ENGINE]),
+            app[broadcasts.api.SERVICE],
+        )
+        app[FEEDS] = poller
+        async with poller.running(start_delay=1.0):
+            yield
+
+
 async def _link_check(app: web.Application) -> AsyncIterator[None]:
     """The catalog's links, checked weekly (``koblenz-bot catalog check-links``); /health shows the result."""
     async with weekly_link_check(app[SETTINGS]):
@@ -202,6 +222,7 @@ def create_app(
             settings.max_message_chars,
             settings.intent_threshold,
             settings.ambiguity_margin,
+            news=FeedNews(sessionmaker(app[ENGINE])),
         )
         store = ConversationStore(sessionmaker(app[ENGINE]))
         app[CHAT] = ChatService(dialogue, store, key)
@@ -220,6 +241,7 @@ def create_app(
     broadcasts.api.setup(app, settings, _publishers(app), lambda app: app[SEND_BUDGETS])
     # official warnings for Koblenz from NINA (MoWaS, DWD, ...): shown, re-broadcast only by policy
     connectors.nina.setup(app, settings)
+    app.cleanup_ctx.append(_feeds)  # health, press and traffic feeds (after the engine's service)
     # what the pull channels' clients read: feeds, CAP feed and files (the banner reads /api/alerts)
     app.router.add_routes(registry.routes(settings))
     # the Telegram channel when a token is set; it sends through the bot token's one client

@@ -11,11 +11,13 @@ from typing import Any, Protocol
 from bot import InputRejected
 from bot.answers import contact_blocks, service_answer, service_links
 from bot.events import Block, IncomingMessage, Link, Paragraph, QuickReply, Reply, Title
+from bot.news import news_answer
 from bot.search import CatalogSearch, Hit, terms
 from catalog.aspects import ASPECTS, Aspect, find_aspects
 from catalog.model import Catalog
 from catalog.stadtteile import Stadtteile
 from core.alerts import ActiveAlert, AlertSource, severity_label
+from core.news import NewsSource, StaticNews
 from nlu import RasaUnavailable, service_for_intent
 from nlu.client import ParseResult
 
@@ -109,7 +111,9 @@ class Dialogue:
         max_chars: int = 1000,
         threshold: float = 0.45,
         margin: float = 0.12,
+        news: NewsSource | None = None,
     ) -> None:
+        self.news: NewsSource = news or StaticNews()  # the latest posts ("Was gibt es Neues zu Corona?")
         self.catalog = catalog
         self.search = search
         self.nlu = nlu
@@ -168,6 +172,9 @@ class Dialogue:
             matching = await self._matching_alerts(text)
             if matching:
                 return _alert_answer(matching, None)
+            news = await news_answer(self.news, text)
+            if news is not None:
+                return news
             return self._search_reply(text, aspects, state, unsure=False)
         intent, confidence = parsed.intent or "", parsed.confidence
         service_id = service_for_intent(intent)
@@ -176,6 +183,11 @@ class Dialogue:
             matching = await self._matching_alerts(text)
             if matching:
                 return _alert_answer(matching, confidence)
+            if intent not in ("subscribe", "unsubscribe", "handoff"):
+                # "Ist die Balduinbrücke gesperrt?": the latest posts of the topic, with date and source
+                news = await news_answer(self.news, text)
+                if news is not None:
+                    return news
         if confidence < self.threshold:
             return self._search_reply(text, aspects, state, unsure=True, ranking=parsed.ranking)
         if service_id and service_id in self.catalog.services:

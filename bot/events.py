@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-ReplyKind = Literal["service", "alerts", "subscribe", "unsubscribe", "handoff", "smalltalk", "fallback"]
+ReplyKind = Literal["service", "alerts", "news", "subscribe", "unsubscribe", "handoff", "smalltalk", "fallback"]
 LinkKind = Literal["info", "online", "appointment", "payment", "form", "contact"]
 
 

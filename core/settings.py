@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,12 +25,14 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 from core import SettingsError
+from core.news import FeedSpec, parse_duration, parse_feeds, unique_names
 from core.paths import PROJECT_ROOT
 
 
@@ -311,6 +313,39 @@ class Settings(BaseSettings):
                 )
             policy[source] = severity
         return policy
+
+    # -- inbound news feeds (issue 11, connectors/ingest, docs/feeds.md) --
+    feeds: Annotated[tuple[FeedSpec, ...], NoDecode] = Field(
+        default=(),
+        description="feeds to poll: a JSON list (or TOML [[feeds]] tables) of {name, url, topic, mode, "
+        "interval}; topics gesundheit, presse, verkehr, veranstaltungen; mode draft (a suggestion in the "
+        "console) or publish (a post to the topic's subscribers and channels); interval in seconds (5 up)",
+    )
+    feed_max_age: int = Field(
+        default=86400,
+        description="when a feed is first added, only entries younger than this are taken (seconds, or "
+        "a duration such as 24h, 90m, 2d); also the oldest entry ever taken later",
+    )
+    feed_timeout: float = Field(default=20.0, gt=0, le=300, description="seconds per feed request")
+    feed_max_bytes: int = Field(
+        default=5_000_000, ge=10_000, le=100_000_000, description="largest feed read (bytes, unpacked)"
+    )
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _feeds(cls, value: Any) -> list[Any]:
+        return parse_feeds(value)
+
+    @field_validator("feeds")
+    @classmethod
+    def _unique_feeds(cls, value: tuple[FeedSpec, ...]) -> tuple[FeedSpec, ...]:
+        unique_names(value)
+        return value
+
+    @field_validator("feed_max_age", mode="before")
+    @classmethod
+    def _feed_max_age(cls, value: Any) -> int:
+        return parse_duration(value)
 
     log_level: str = "INFO"
 
