@@ -237,8 +237,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(2.0)  # the in-process engine starts a second after the app
                 if args.busy:
                     await press_post(url)
-                    while await telegram.count() < min(args.subscribers, args.rate * 3):
-                        await asyncio.sleep(0.2)  # the fan-out is under way
+                    for _ in range(600):  # until the fan-out is under way
+                        if await telegram.count() >= min(args.subscribers, args.rate * 3):
+                            break
+                        await asyncio.sleep(0.2)
                     fanout_sent_before = await telegram.count()
                 for number in range(args.alerts):
                     tag = f"Messwarnung-{number}-{uuid.uuid4().hex[:6]}"

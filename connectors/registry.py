@@ -194,6 +194,12 @@ def health(
                 line["problem"] = str(problem)
             if getattr(channel, "stopped", False):
                 line["state"] = "stopped"
+            facts = getattr(channel, "health", None)  # e.g. Instagram's publishing quota
+            if callable(facts):
+                with contextlib.suppress(Exception):
+                    extra = facts()
+                    if isinstance(extra, dict):
+                        line.update({k: v for k, v in extra.items() if k not in line})
             caps = channel.capabilities
             line["push"] = caps.push
             line["carries"] = [kind for kind, yes in (("posts", caps.posts), ("alerts", caps.alerts)) if yes]
