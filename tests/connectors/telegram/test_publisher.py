@@ -101,3 +101,30 @@ class _Unused:
         self, method: str, params: dict[str, object], timeout: float | None = None
     ) -> tuple[int, object]:
         raise AssertionError("no call expected")
+
+
+async def test_the_city_channel_gets_one_post_edited_by_updates_and_answered_by_the_all_clear(
+    fake: FakeTelegramAPI,
+) -> None:
+    """``TELEGRAM_CHANNEL``: one post per message to the channel (a once-per-message channel), through
+    the token's one client: updates edit it, the all-clear answers it, and its public link is kept."""
+    from broadcasts.publishers import Sent
+    from connectors.telegram.publisher import TelegramChannelPublisher
+
+    async with aiohttp.ClientSession() as session:
+        client = TelegramClient(AiohttpTransport(session, fake.url, fake.token, 2.0), LocalSlots(500.0))
+        channel = TelegramChannelPublisher(client, "@stadt_koblenz", 500.0)
+        assert channel.name == "telegram_channel" and channel.capabilities.audience == "once"
+        assert channel.targets("alert.issued") == ["@stadt_koblenz"] == channel.targets("post.published")
+        sent = await channel.send("@stadt_koblenz", "⚠️ Gefahr – Stadt Koblenz\n\nHochwasser an der Mosel")
+        assert isinstance(sent, Sent) and sent.url == f"https://t.me/stadt_koblenz/{sent.id}"
+        await channel.edit(
+            "@stadt_koblenz", sent.id, "🔄 Aktualisiert: Hochwasser an der Mosel, Pegel 7,20 m"
+        )
+        clear = await channel.send(
+            "@stadt_koblenz", "✅ Entwarnung: Hochwasser an der Mosel", reply_to=sent.id
+        )
+    [first, answer] = fake.messages_to("@stadt_koblenz")
+    assert fake.current_text("@stadt_koblenz", first.message_id).startswith("🔄 Aktualisiert")
+    assert answer.text.startswith("✅ Entwarnung") and isinstance(clear, Sent)
+    assert fake.requests[-1][1]["reply_parameters"]["message_id"] == int(sent.id)
