@@ -167,7 +167,7 @@ def summary(values: list[float]) -> dict[str, float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     x = FakeXAPI(window_limit=10_000)
     mastodon = FakeMastodonAPI(posts_limit=10_000)
-    graph = FakeGraphAPI()
+    graph = FakeGraphAPI(in_progress_polls=args.ig_polls)
     hooks = WebhookReceiver({"app": HOOK_SECRET})
     for double in (x, mastodon, graph, hooks):
         await double.start()
@@ -285,6 +285,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "subscribers_in_fanout": args.subscribers if args.busy else 0,
         "telegram_rate": args.rate,
         "platform_latency_ms": [100, 300],
+        "instagram_container_in_progress_polls": args.ig_polls,
         "alerts": args.alerts,
         "accepted_to_live": {name: summary(values) for name, values in results.items() if values},
         "accepted_to_live_all_channels": summary(everything),
@@ -304,6 +305,9 @@ def main() -> None:
     parser.add_argument("--telegram-delay", type=float, default=0.1, help="seconds the Telegram double waits")
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between alerts")
     parser.add_argument("--timeout", type=float, default=15.0)
+    parser.add_argument(
+        "--ig-polls", type=int, default=2, help="status polls an Instagram container stays IN_PROGRESS"
+    )
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
 

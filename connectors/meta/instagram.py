@@ -102,7 +102,7 @@ class InstagramPublisher(Checked):
         cards: CardStore,
         *,
         wait_timeout: float = 60.0,
-        poll_interval: float = 1.0,
+        poll_interval: float = 0.5,
         poll_max: float = 5.0,
     ) -> None:
         """No network I/O here (``ChannelSpec.open``). ``public_url``: where Instagram can fetch the cards."""
