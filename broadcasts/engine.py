@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broadcasts import outbox, service
+from broadcasts.models import PRIORITY_ALERT
 from broadcasts.publishers import Channel, Publisher, push_only
 from broadcasts.ratelimit import LocalSlots, SharedSlots, Slots
 from broadcasts.states import PostState
@@ -63,8 +64,11 @@ class Scheduler:
         for broadcast_id in started:
             log.info("post %s is due: sending", broadcast_id)
         busy = False
-        for message_id in await service.pending_fanouts(self.engine):
-            done = await outbox.fan_out(self.engine, message_id, max_chunks=5)
+        for message_id, priority in await service.pending_fanouts(self.engine):
+            # a post's fan-out goes one chunk per round, so an alert that arrives meanwhile waits for
+            # one chunk (2,000 rows), not five, before its own fan-out starts (measured: p99 ~1.8 s → )
+            chunks = 5 if priority <= PRIORITY_ALERT else 1
+            done = await outbox.fan_out(self.engine, message_id, max_chunks=chunks)
             self._notify()
             busy = busy or not done
         expired = await service.expire_alerts(self.sessions, now)

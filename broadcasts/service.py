@@ -757,16 +757,17 @@ async def expire_alerts(sessions: async_sessionmaker[AsyncSession], now: dt.date
     return ended
 
 
-async def pending_fanouts(engine: AsyncEngine) -> list[int]:
+async def pending_fanouts(engine: AsyncEngine) -> list[tuple[int, int]]:
+    """(message id, priority) of the messages whose fan-out is not complete, alerts first."""
     async with engine.connect() as connection:
         rows = await connection.execute(
             text(
-                "SELECT id FROM outbound_messages WHERE fanout_state != :done AND fanout_locked_until < :now "
-                "ORDER BY priority, id LIMIT 20"
+                "SELECT id, priority FROM outbound_messages WHERE fanout_state != :done "
+                "AND fanout_locked_until < :now ORDER BY priority, id LIMIT 20"
             ),
             {"now": time.time(), "done": FanoutState.DONE.value},
         )
-        return [int(r[0]) for r in rows.all()]
+        return [(int(r[0]), int(r[1])) for r in rows.all()]
 
 
 async def purge_deliveries(sessions: async_sessionmaker[AsyncSession], older_than: dt.timedelta) -> int:
