@@ -17,6 +17,7 @@ import aiohttp
 
 from broadcasts.cli import register as register_broadcasts
 from catalog.cli import register as register_catalog
+from connectors.console.cli import register as register_users
 from connectors import registry
 from core import KoblenzError
 from core.net import free_port
@@ -290,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     # broadcast, alert, deliveries, subscribers; the worker sends through the channels the registry opens
     register_broadcasts(sub, registry.publishers)
     register_catalog(sub)  # catalog check-links, catalog stale
+    register_users(sub)  # users add|list|disable|reset-password (staff console)
     return parser
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import text as sql_text
 
 import bot.http
 import broadcasts.api
+import connectors.console
 import connectors.nina
 import connectors.rasa_rest
 import connectors.telegram
@@ -43,6 +44,7 @@ from connectors import registry
 from connectors.ingest.config import IngestConfig
 from connectors.ingest.news import FeedNews
 from connectors.ingest.poller import FeedPoller
+from connectors.ingest.suggestions import suggestions as feed_suggestions
 from core.alerts import AlertSource
 from core.background import periodic
 from core.db import create_engine, migrate, sessionmaker
@@ -237,6 +239,14 @@ def create_app(
     app.router.add_get("/health", health_handler)
     app.router.add_get("/openapi.json", openapi_handler)
     connectors.web.setup(app, settings)  # the website widget: /widget.js, demo page at /, feedback
+    # the staff console at /console/ (issue 13): posts, approvals, alerts, progress, users
+    connectors.console.setup(
+        app,
+        settings,
+        health=channel_health,
+        unanswered=connectors.web.feedback.unanswered_questions,
+        suggestions=lambda: feed_suggestions(sessionmaker(app[ENGINE])),  # drafts from the feeds
+    )
     # alert API; scheduler + worker in-process, sending through the channels the registry switches on
     broadcasts.api.setup(app, settings, _publishers(app), lambda app: app[SEND_BUDGETS])
     # official warnings for Koblenz from NINA (MoWaS, DWD, ...): shown, re-broadcast only by policy
