@@ -17,8 +17,8 @@ import aiohttp
 
 from broadcasts.cli import register as register_broadcasts
 from catalog.cli import register as register_catalog
-from connectors.console.cli import register as register_users
 from connectors import registry
+from connectors.console.cli import register as register_users
 from core import KoblenzError
 from core.net import free_port
 from core.paths import PROJECT_ROOT
