@@ -11,6 +11,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 import connectors.console.auth as auth
+from broadcasts.berlin import show
 from broadcasts.models import AuditLog, Broadcast
 from broadcasts.service import Actor
 from broadcasts.states import AlertState, AuditOutcome, PostState
@@ -167,7 +168,13 @@ def _as_dict(item: Any) -> dict[str, Any]:
     if hasattr(item, "as_dict"):
         result = item.as_dict()
         return result if isinstance(result, dict) else {"title": str(item)}
-    return {k: getattr(item, k) for k in ("title", "text", "link", "source", "published") if hasattr(item, k)}
+    found = {k: getattr(item, k) for k in ("title", "text", "link", "source", "topic") if hasattr(item, k)}
+    if "source" not in found and hasattr(item, "feed"):
+        found["source"] = item.feed  # an ingested feed's entry (core.news.Suggestion)
+    published = getattr(item, "published_at", None)
+    if published is not None:
+        found["published"] = show(published)
+    return found
 
 
 async def questions(request: web.Request) -> web.StreamResponse:

@@ -168,7 +168,16 @@ def _form_context(request: web.Request, form: PostForm, **extra: Any) -> dict[st
 async def new_post(request: web.Request) -> web.StreamResponse:
     need(request, "posts.write")
     if request.method == "GET":
-        form = PostForm(token=new_form_token(), channels=[c.name for c in post_channels(request)])
+        # prefilled from a suggestion ("Als Beitrag übernehmen"): a GET only fills the form, never acts
+        query = request.query
+        topic = query.get("thema", "presse")
+        form = PostForm(
+            token=new_form_token(),
+            channels=[c.name for c in post_channels(request)],
+            text=query.get("text", "")[:5000],
+            link=query.get("link", "")[:2000] if query.get("link", "").startswith("https://") else "",
+            topic=topic if topic in TOPICS else "presse",
+        )
         return render(request, "post_form.html", _form_context(request, form, errors={}, previews=[]))
     form = PostForm.read(await form_of(request))
     return await _submit(request, form, replaces=None)

@@ -567,7 +567,7 @@ async def test_cookies_are_secure_outside_localhost(console: Console) -> None:
 async def test_editors_pages_and_admin_pages(console: Console) -> None:
     anna = await console.client("anna")
     suggestions = await (await anna.get("/console/vorschlaege")).text()
-    assert "Noch keine Quellen angebunden" in suggestions
+    assert "Zurzeit gibt es keine Vorschläge" in suggestions  # the root wires the feeds' drafts
     questions = await anna.get("/console/fragen?tage=7")
     assert questions.status == 200 and "letzte 7 Tage" in await questions.text()
     ada = await console.client("ada")
@@ -631,9 +631,23 @@ async def test_suggestions_come_from_a_callable_of_the_root(tmp_path: Path) -> N
     console = Console(tmp_path)
     await console.start()
 
-    async def drafts() -> list[dict[str, str]]:
+    from core.news import Suggestion
+
+    async def drafts() -> list[Any]:
+        ingested = Suggestion(  # what connectors.ingest.suggestions returns
+            id=7,
+            feed="Polizei Koblenz",
+            topic="verkehr",
+            title="Balduinbrücke gesperrt",
+            text="Balduinbrücke gesperrt\n\nWegen Bauarbeiten bis Freitag.\n\nQuelle: Polizei Koblenz",
+            link="https://www.example.org/meldung",
+            published_at=dt.datetime(2026, 11, 30, 9, 15, tzinfo=dt.UTC),
+            created_at=dt.datetime(2026, 11, 30, 9, 16, tzinfo=dt.UTC),
+            state="new",
+        )
         return [
-            {"title": "Sperrung einer Brücke", "text": "Entwurf aus einer Meldung", "source": "Testquelle"}
+            {"title": "Sperrung einer Brücke", "text": "Entwurf aus einer Meldung", "source": "Testquelle"},
+            ingested,
         ]
 
     root = web.Application()
@@ -650,5 +664,12 @@ async def test_suggestions_come_from_a_callable_of_the_root(tmp_path: Path) -> N
         assert (await sign_in(client, "anna")).status == 303
         page = await (await client.get("/console/vorschlaege")).text()
         assert "Sperrung einer Brücke" in page and "Testquelle" in page
+        assert "Balduinbrücke gesperrt" in page and "Polizei Koblenz" in page and "30.11.2026" in page
+        # "Als Beitrag übernehmen" opens the post form filled with the draft (a GET only fills it)
+        start = page.index("/console/beitraege/neu?", page.index("Balduinbrücke"))
+        href = page[start : page.index('"', start)].replace("&amp;", "&")
+        form = await (await client.get(href)).text()
+        assert "Wegen Bauarbeiten bis Freitag." in form and "https://www.example.org/meldung" in form
+        assert 'value="verkehr" checked' in form or 'value="verkehr" selected' in form
     finally:
         await console.close()
