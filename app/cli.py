@@ -23,6 +23,7 @@ from core import KoblenzError
 from core.net import free_port
 from core.paths import PROJECT_ROOT
 from core.settings import Settings, load_settings
+from nlu.retrain import register as register_retrain
 
 log = logging.getLogger("koblenz-bot")
 
@@ -46,15 +47,17 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
     from bot.search import CatalogSearch
     from catalog.model import load_catalog
     from core.alerts import StaticAlerts
+    from nlu.auth import load_or_create_token
     from nlu.client import RasaClient
     from nlu.server import running_rasa
 
     catalog = load_catalog(settings.catalog_dir)
     async with aiohttp.ClientSession() as session:
-        client = RasaClient(session, settings.rasa_url, settings.rasa_timeout)
+        token = load_or_create_token(settings.rasa_auth_token, settings.state_dir)
+        client = RasaClient(session, settings.rasa_url, settings.rasa_timeout, auth_token=token)
         log_file = settings.state_dir / "rasa" / "ask-server.log"
         async with running_rasa(
-            client, settings.rasa_config, settings.model_dir, log_file, settings.rasa_startup_timeout
+            client, settings.rasa_config, settings.model_dir, log_file, settings.rasa_startup_timeout, token
         ):
             dialogue = Dialogue(
                 catalog,
@@ -268,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config")
     train.add_argument("--force", action="store_true")
     train.set_defaults(func=cmd_nlu_train)
+    register_retrain(nlu)  # nlu retrain: generate, train, swap into the running servers one at a time
     ev = nlu.add_parser("evaluate", help="precision/recall/F1 and a confusion matrix on the held-out set")
     ev.add_argument("--config")
     ev.add_argument("--data", default=str(PROJECT_ROOT / "tests" / "data" / "nlu_heldout.yml"))

@@ -79,6 +79,9 @@ class Health(BaseModel):
         None, description="the last weekly check of the catalog's links: checked_at, totals, broken_links"
     )
     nina: dict[str, Any] | None = Field(None, description="the NINA poller: state, last poll, last error")
+    nlu_retrain: dict[str, Any] | None = Field(
+        None, description="'Neu trainieren': state, progress 0-100, message, servers swapped"
+    )
     feeds: list[dict[str, Any]] = Field(
         default_factory=list, description="per inbound feed: state (new/ok/error), last_error, final_url"
     )

@@ -51,12 +51,15 @@ from core.db import create_engine, migrate, sessionmaker
 from core.http import MAX_BODY_BYTES, error_middleware
 from core.keys import ALERTS, ENGINE, SETTINGS
 from core.settings import Settings
+from nlu.auth import load_or_create_token
 from nlu.client import RasaClient, RasaPool, rasa_urls
+from nlu.retrain import RetrainJob
 from nlu.server import RasaSupervisor
 
 log = logging.getLogger(__name__)
 
 SUPERVISOR = web.AppKey("supervisor", RasaSupervisor)
+RETRAIN = web.AppKey("retrain", RetrainJob)  # "Neu trainieren": train, then swap server by server
 SEND_BUDGETS = web.AppKey("send_budgets", dict[str, Slots])  # one per bot token: chat replies + outbox
 # the bot token's one Telegram client: chat replies, subscription screens, polling and broadcasts
 TELEGRAM_CLIENT = web.AppKey("telegram_client", connectors.telegram.TelegramClient)
@@ -97,6 +100,7 @@ async def health_handler(request: web.Request) -> web.Response:
             "services": len(request.app[CATALOG].services),
             "channels": channel_health(request.app),
             "link_check": last_link_check(request.app[SETTINGS].state_dir),  # None until the first run
+            "nlu_retrain": request.app[RETRAIN].status.as_dict() if RETRAIN in request.app else None,
             "nina": connectors.nina.health(request.app),
             "feeds": request.app[FEEDS].health() if FEEDS in request.app else [],
         },
@@ -200,8 +204,10 @@ def create_app(
         session = aiohttp.ClientSession()
         should_manage = settings.rasa_manage if manage_rasa is None else manage_rasa
         servers = rasa_urls(settings.rasa_url, settings.rasa_processes if should_manage else 1)
+        # the Rasa servers' HTTP API (parse, status, model replacement) needs this token (nlu.auth)
+        token = load_or_create_token(settings.rasa_auth_token, settings.state_dir)
         pool = RasaPool(
-            [RasaClient(session, url, settings.rasa_timeout) for url in servers],
+            [RasaClient(session, url, settings.rasa_timeout, auth_token=token) for url in servers],
             per_server=settings.rasa_parallel,
         )
         supervisor = RasaSupervisor(
@@ -210,7 +216,9 @@ def create_app(
             settings.model_dir,
             settings.state_dir / "rasa" / "server.log",
             settings.rasa_startup_timeout,
+            auth_token=token,
         )
+        app[RETRAIN] = RetrainJob.from_settings(settings, pool)
         if should_manage:
             await supervisor.start()
         elif await pool.status() is not None:

@@ -2,9 +2,13 @@
 
     koblenz-bot catalog check-links [--json] [--timeout S] [--concurrency N] [--include-sources]
     koblenz-bot catalog stale [--older-than 180d] [--json]
+    koblenz-bot catalog export DIR
+    koblenz-bot catalog import DIR
 
 ``check-links`` exits 1 when a link is broken (and keeps the result for ``/health``); ``stale`` lists the
-facts whose last check is older than the given age and always exits 0. Output for people is German."""
+facts whose last check is older than the given age and always exits 0. ``export`` writes the catalog as
+the seed YAML into a new directory; ``import`` checks every record first and exits 1 without changing
+anything when one is bad (``catalog.transfer``). Output for people is German."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from catalog import CatalogError
@@ -121,11 +126,44 @@ def cmd_stale(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from catalog.transfer import export_catalog
+
+    catalog = load_catalog(settings.catalog_dir)
+    try:
+        written = export_catalog(catalog, Path(args.dir), source_dir=settings.catalog_dir)
+    except CatalogError as error:
+        print(error.message)
+        return 1
+    print(
+        f"{len(catalog.services)} Dienste, {len(catalog.offices)} Ämter und {len(catalog.stadtteile)} "
+        f"Stadtteile exportiert nach {args.dir} ({len(written)} Dateien)."
+    )
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from catalog.transfer import import_catalog
+
+    try:
+        catalog = import_catalog(Path(args.dir), settings.catalog_dir)
+    except CatalogError as error:
+        print(error.message)
+        return 1
+    print(
+        f"Katalog ersetzt: {len(catalog.services)} Dienste, {len(catalog.offices)} Ämter, "
+        f"{len(catalog.stadtteile)} Stadtteile in {settings.catalog_dir}.\n"
+        "Damit der Bot die neuen Inhalte verwendet: `koblenz-bot nlu retrain` (oder „Neu trainieren“ in "
+        "der Konsole) und den Bot neu starten."
+    )
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add ``koblenz-bot catalog …`` to the parser (``sub`` is the top level's subparsers)."""
-    group = sub.add_parser("catalog", help="the service catalog: link check, stale facts").add_subparsers(
-        dest="catalog", required=True
-    )
+    group = sub.add_parser(
+        "catalog", help="the service catalog: link check, stale facts, export, import"
+    ).add_subparsers(dest="catalog", required=True)
     links = group.add_parser(
         "check-links", help="check every link of the catalog (HEAD, then GET); exit 1 when one is broken"
     )
@@ -152,3 +190,12 @@ def register(sub: Any) -> None:
     )
     stale.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stale.set_defaults(func=cmd_stale)
+    export = group.add_parser("export", help="write the catalog as the seed YAML (the layout of data/)")
+    export.add_argument("dir", help="a new or empty directory")
+    export.set_defaults(func=cmd_export)
+    import_ = group.add_parser(
+        "import",
+        help="replace the catalog by DIR's YAML; validates every record first, changes nothing if one is bad",
+    )
+    import_.add_argument("dir", help="a directory in the layout of data/ (e.g. from `catalog export`)")
+    import_.set_defaults(func=cmd_import)

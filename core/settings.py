@@ -347,6 +347,11 @@ class Settings(BaseSettings):
     def _feed_max_age(cls, value: Any) -> int:
         return parse_duration(value)
 
+    rasa_auth_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="token the Rasa servers' HTTP API requires (parse, status, model replacement); "
+        "generated into state_dir/rasa-auth.token if empty",
+    )
     log_level: str = "INFO"
 
     @field_validator("x_api_url", "facebook_graph_url")

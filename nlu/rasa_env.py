@@ -13,12 +13,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from core.paths import PROJECT_ROOT
 from nlu import NLU_DIR, RasaEnvMissing, TrainingFailed
 
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
 TRAINING_INPUTS = ("domain.yml", "data")
 COMPONENTS = NLU_DIR / "koblenz_components.py"  # custom Rasa components, part of every model
+AUTH_TOKEN_ENV = "KOBLENZ_RASA_AUTH_TOKEN"  # how a server started with auth=True gets its token
 
 
 def rasa_executable() -> Path:
@@ -31,8 +34,12 @@ def rasa_executable() -> Path:
     return exe
 
 
-def rasa_environ() -> dict[str, str]:
+def rasa_environ(auth_token: SecretStr | None = None) -> dict[str, str]:
+    """The environment of Rasa processes; with ``auth_token`` for a server started with ``auth=True``."""
     env = dict(os.environ)
+    env.pop(AUTH_TOKEN_ENV, None)
+    if auth_token is not None:
+        env[AUTH_TOKEN_ENV] = auth_token.get_secret_value()
     env.update(
         RASA_TELEMETRY_ENABLED="false",
         TF_CPP_MIN_LOG_LEVEL="2",
@@ -102,13 +109,31 @@ def train(
     return target
 
 
-def server_command(model: Path, host: str, port: int) -> list[str]:
-    return [
-        str(rasa_executable()), "run", "--enable-api",
+# ``rasa run`` with ``--auth-token`` added inside the process from the environment (nlu.auth: the token is
+# kept out of the process list, which every local user can read). Without a token it refuses to start.
+_RASA_WITH_TOKEN = f"""
+import os, sys
+token = os.environ.pop({AUTH_TOKEN_ENV!r}, "")
+if not token:
+    sys.exit("no Rasa auth token in the environment: refusing to run the HTTP API without one")
+sys.argv = ["rasa", *sys.argv[1:], "--auth-token", token]
+from rasa.__main__ import main
+sys.exit(main())
+"""
+
+
+def server_command(model: Path, host: str, port: int, auth: bool = False) -> list[str]:
+    """``rasa run --enable-api`` for ``model``; with ``auth`` the server requires the token that
+    ``rasa_environ(auth_token)`` puts into its environment for every endpoint (parse, status, PUT /model)."""
+    args = [
+        "run", "--enable-api",
         "--model", str(model.resolve()),
         "--interface", host, "--port", str(port),
         "--response-timeout", "30",
     ]  # fmt: skip
+    if not auth:
+        return [str(rasa_executable()), *args]
+    return [str(rasa_executable().with_name("python3")), "-c", _RASA_WITH_TOKEN, *args]
 
 
 def print_progress(line: str) -> None:

@@ -4,6 +4,10 @@ When ``rasa_url`` already answers (an operator runs Rasa elsewhere, or a test do
 uses it. Otherwise it starts ``rasa_processes`` servers on ``rasa_url``'s port and the ports after it (one
 Rasa process parses on one core; see docs/benchmarks.md). Until one is ready, the dialogue answers from
 the catalog search.
+
+Our servers run with an auth token (nlu.auth; the pool's clients send it), so only the bot can replace
+their model: ``nlu.retrain`` swaps a new one in through ``RasaPool.replace_model``, one server at a time.
+A server restarted later loads the model of the current ``nlu/data`` (``rasa_env.train`` finds it cached).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from pydantic import SecretStr
 
 from nlu import RasaUnavailable, rasa_env
 from nlu.client import RasaClient, RasaPool
@@ -61,8 +67,10 @@ class RasaSupervisor:
         model_dir: Path,
         log_file: Path,
         startup_timeout: float = 180.0,
+        auth_token: SecretStr | None = None,
     ) -> None:
         self._pool = pool
+        self._auth_token = auth_token  # the servers' API token (nlu.auth); None: no auth (tests, eval)
         self._config = config
         self._model_dir = model_dir
         self._log_file = log_file
@@ -121,17 +129,27 @@ class RasaSupervisor:
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
         model = await self._model()
         parts = urlsplit(self._pool.members[index].client.base_url)
-        command = rasa_env.server_command(model, parts.hostname or "127.0.0.1", parts.port or 5005)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 5005
+        auth = self._auth_token is not None
+        command = rasa_env.server_command(model, host, port, auth=auth)
         log_file = self._member_log(index)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         log_handle = log_file.open("ab")
-        log.info("starting Rasa server %d: %s (log: %s)", index + 1, " ".join(command), log_file)
+        log.info(
+            "starting Rasa server %d on %s:%d with %s%s (log: %s)",
+            index + 1,
+            host,
+            port,
+            model.name,
+            ", API token required" if auth else "",
+            log_file,
+        )
         try:
             return await asyncio.create_subprocess_exec(
                 *dies_with_this_process(command),
                 stdout=log_handle,
                 stderr=subprocess.STDOUT,
-                env=rasa_env.rasa_environ(),
+                env=rasa_env.rasa_environ(self._auth_token),
                 cwd=str(log_file.parent),
             )
         finally:
@@ -203,10 +221,16 @@ class RasaSupervisor:
 
 @contextlib.asynccontextmanager
 async def running_rasa(
-    client: RasaClient, config: Path, model_dir: Path, log_file: Path, timeout: float = 240.0
+    client: RasaClient,
+    config: Path,
+    model_dir: Path,
+    log_file: Path,
+    timeout: float = 240.0,
+    auth_token: SecretStr | None = None,
 ) -> AsyncIterator[RasaSupervisor]:
-    """A Rasa server at the client's URL for the duration of the block: the running one, or ours."""
-    supervisor = RasaSupervisor(RasaPool([client]), config, model_dir, log_file, timeout)
+    """A Rasa server at the client's URL for the duration of the block: the running one, or ours (with
+    ``auth_token`` required when given: give the client the same token)."""
+    supervisor = RasaSupervisor(RasaPool([client]), config, model_dir, log_file, timeout, auth_token)
     if await client.status() is None:  # train first (may take minutes), so the timeout is for start-up only
         await asyncio.to_thread(rasa_env.train, config, model_dir, progress=rasa_env.print_progress)
     await supervisor.start()
