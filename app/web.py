@@ -167,6 +167,20 @@ async def _conversation_purger(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+class _Retrain:
+    """The running app's "Neu trainieren" job for the console (it exists once the Rasa pool is up)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    @property
+    def status(self) -> Any:
+        return self.app[RETRAIN].status
+
+    def start(self) -> Any:
+        return self.app[RETRAIN].start()
+
+
 async def _feeds(app: web.Application) -> AsyncIterator[None]:
     """The inbound feeds (``FEEDS``): one task per feed; drafts become the console's suggestions, publish
     mode posts through the engine's service (so it runs after ``broadcasts.api.setup``'s context)."""
@@ -254,6 +268,7 @@ def create_app(
         health=channel_health,
         unanswered=connectors.web.feedback.unanswered_questions,
         suggestions=lambda: feed_suggestions(sessionmaker(app[ENGINE])),  # drafts from the feeds
+        retrain=_Retrain(app),  # "Neu trainieren" for the editors
     )
     # alert API; scheduler + worker in-process, sending through the channels the registry switches on
     broadcasts.api.setup(app, settings, _publishers(app), lambda app: app[SEND_BUDGETS])

@@ -33,10 +33,12 @@ from connectors.console import alerts, pages, posts, progressview
 from connectors.console.base import (
     HEALTH,
     PARENT,
+    RETRAIN,
     STOPPING,
     SUGGESTIONS,
     UNANSWERED,
     Health,
+    Retrain,
     Suggestions,
     Unanswered,
     auth_middleware,
@@ -80,6 +82,9 @@ def routes() -> list[web.AbstractRouteDef]:
         # what comes next
         web.get("/vorschlaege", pages.suggestions),
         web.get("/fragen", pages.questions),
+        web.get("/sprachmodell", pages.nlu_page),
+        web.get("/api/sprachmodell", pages.nlu_status),
+        web.post("/sprachmodell/neu-trainieren", pages.nlu_retrain),
         # administration
         web.get("/benutzer", pages.users_get),
         web.post("/benutzer", pages.user_add),
@@ -98,6 +103,7 @@ def setup(
     health: Health | None = None,
     unanswered: Unanswered | None = None,
     suggestions: Suggestions | None = None,
+    retrain: Retrain | None = None,
 ) -> None:
     """Mount the console at ``/console/`` (call before the app starts). ``health(app)`` gives the channel
     rows of ``/health``, ``unanswered(sessions, days, limit)`` the editors' report, ``suggestions()`` the
@@ -118,6 +124,8 @@ def setup(
         console[UNANSWERED] = unanswered
     if suggestions is not None:
         console[SUGGESTIONS] = suggestions
+    if retrain is not None:
+        console[RETRAIN] = retrain
     console.on_response_prepare.append(security_headers)
 
     async def streams(console: web.Application) -> AsyncIterator[None]:

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -47,7 +47,15 @@ CSP = (
 ROLE_NAMES = {"redaktion": "Redaktion", "feuerwehr": "Feuerwehr", "admin": "Administration"}
 PERMISSIONS: dict[str, frozenset[str]] = {
     "redaktion": frozenset(
-        {"posts.view", "posts.write", "posts.approve", "alerts.view", "suggestions.view", "questions.view"}
+        {
+            "posts.view",
+            "posts.write",
+            "posts.approve",
+            "alerts.view",
+            "suggestions.view",
+            "questions.view",
+            "nlu.retrain",
+        }
     ),
     "feuerwehr": frozenset({"alerts.view", "alerts.write", "posts.view"}),
     "admin": frozenset(
@@ -62,6 +70,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "audit.view",
             "suggestions.view",
             "questions.view",
+            "nlu.retrain",
         }
     ),
 }
@@ -72,6 +81,17 @@ Health = Callable[[web.Application], list[dict[str, Any]]]
 Unanswered = Callable[[async_sessionmaker[AsyncSession], int, int], Awaitable[Sequence[Any]]]
 Suggestions = Callable[[], Awaitable[Sequence[Any]]]
 
+
+class Retrain(Protocol):
+    """'Neu trainieren' (``nlu.retrain.RetrainJob``): ``start()`` begins a run (refused while one runs),
+    ``status`` says where it is (state, progress 0-100, German message, Rasa's log tail on failure)."""
+
+    @property
+    def status(self) -> Any: ...
+
+    def start(self) -> Any: ...
+
+
 PARENT = web.AppKey("console_parent", web.Application)
 STOPPING = web.AppKey("console_stopping", asyncio.Event)  # set at shutdown: live streams end
 CURRENT = web.RequestKey("console_user", auth.Current)
@@ -79,6 +99,7 @@ LOGIN_CSRF = web.RequestKey("console_login_csrf", str)
 HEALTH: web.AppKey[Health] = web.AppKey("console_health")
 UNANSWERED: web.AppKey[Unanswered] = web.AppKey("console_unanswered")
 SUGGESTIONS: web.AppKey[Suggestions] = web.AppKey("console_suggestions")
+RETRAIN: web.AppKey[Retrain] = web.AppKey("console_retrain")
 
 
 def allowed(role: str, permission: str) -> bool:
@@ -176,6 +197,7 @@ NAV = (
     ("/console/kalender", "Kalender", "posts.view"),
     ("/console/vorschlaege", "Vorschläge", "suggestions.view"),
     ("/console/fragen", "Offene Fragen", "questions.view"),
+    ("/console/sprachmodell", "Sprachmodell", "nlu.retrain"),
     ("/console/benutzer", "Benutzer", "users.manage"),
     ("/console/kanaele", "Kanäle", "health.view"),
     ("/console/protokoll", "Protokoll", "audit.view"),
@@ -206,6 +228,8 @@ def render(
 
 
 NOTICES = {
+    "training": "Das Neu-Trainieren hat begonnen. Das bisherige Modell antwortet weiter, bis das neue bereit ist.",
+    "laeuft": "Es läuft bereits ein Training. Bitte warten Sie, bis es fertig ist.",
     "abgemeldet": "Sie sind abgemeldet.",
     "abgelaufen": "Sie wurden nach längerer Zeit ohne Aktivität abgemeldet. Bitte melden Sie sich erneut an.",
     "freigabe": "Der Beitrag wartet jetzt auf die Freigabe durch eine zweite Person.",

@@ -22,6 +22,7 @@ from connectors.console.base import (
     LOGIN_COOKIE,
     LOGIN_CSRF,
     PARENT,
+    RETRAIN,
     ROLE_NAMES,
     SUGGESTIONS,
     UNANSWERED,
@@ -275,3 +276,64 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     async with sessions_of(request)() as session:
         rows = (await session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(200))).all()
     return render(request, "audit.html", {"rows": rows})
+
+
+# -- the language model ("Neu trainieren") -------------------------------------------------------------
+
+STATE_NAMES = {
+    "idle": "Bereit",
+    "generating": "Trainingsdaten werden erzeugt",
+    "training": "Das Sprachmodell wird trainiert",
+    "swapping": "Das neue Modell wird eingespielt",
+    "done": "Fertig",
+    "failed": "Fehlgeschlagen",
+}
+
+
+async def nlu_page(request: web.Request) -> web.StreamResponse:
+    need(request, "nlu.retrain")
+    job = request.config_dict.get(RETRAIN)
+    status = job.status.as_dict(include_log=True) if job is not None else None
+    running = status is not None and status.get("state") in ("generating", "training", "swapping")
+    times = (
+        {
+            key: show(value) if (value := getattr(job.status, key, None)) is not None else None
+            for key in ("started", "finished")
+        }
+        if job is not None
+        else {}
+    )
+    return render(
+        request,
+        "nlu.html",
+        {
+            "status": status,
+            "times": times,
+            "running": running,
+            "state_names": STATE_NAMES,
+            "connected": job is not None,
+        },
+    )
+
+
+async def nlu_status(request: web.Request) -> web.StreamResponse:
+    """The same as JSON, for the page's script (and other tools)."""
+    need(request, "nlu.retrain")
+    job = request.config_dict.get(RETRAIN)
+    return web.json_response(job.status.as_dict() if job is not None else None)
+
+
+async def nlu_retrain(request: web.Request) -> web.StreamResponse:
+    need(request, "nlu.retrain")
+    job = request.config_dict.get(RETRAIN)
+    if job is None:
+        raise web.HTTPConflict(text="Das Neu-Trainieren ist in diesem Betrieb nicht eingerichtet.")
+    try:
+        job.start()
+    except Exception as exc:  # a run is under way (RetrainRunning, 409): say so, change nothing
+        message = getattr(exc, "message", None)
+        if message is None:
+            raise
+        raise web.HTTPSeeOther("/console/sprachmodell?meldung=laeuft") from None
+    await audit(request, "console.nlu.retrain", "nlu:model")
+    raise web.HTTPSeeOther("/console/sprachmodell?meldung=training")

@@ -469,6 +469,7 @@ def test_every_page_at_tablet_width_and_200_percent_zoom(stack: Stack, new_page:
             "/console/warnungen",
             "/console/vorschlaege",
             "/console/fragen",
+            "/console/sprachmodell",
         ):
             page.goto(f"{stack.url}{path}")
             no_horizontal_scroll(page)
@@ -477,6 +478,8 @@ def test_every_page_at_tablet_width_and_200_percent_zoom(stack: Stack, new_page:
             shot(page, "console-fragen")
             page.goto(f"{stack.url}/console/vorschlaege")
             shot(page, "console-vorschlaege")
+            page.goto(f"{stack.url}/console/sprachmodell")
+            shot(page, "console-sprachmodell")
         page.goto(f"{stack.url}/console/gibt-es-nicht")
         expect(page.get_by_role("heading", name="Nicht gefunden")).to_be_visible()
         axe(page)

@@ -673,3 +673,90 @@ async def test_suggestions_come_from_a_callable_of_the_root(tmp_path: Path) -> N
         assert 'value="verkehr" checked' in form or 'value="verkehr" selected' in form
     finally:
         await console.close()
+
+
+async def test_editors_retrain_the_language_model_from_the_console(tmp_path: Path) -> None:
+    """ "Neu trainieren": editors (redaktion) and admins start it with a CSRF-protected POST, see its
+    progress and, when it fails, why; a second start while one runs changes nothing; the fire service
+    does not see the control and is refused."""
+    import datetime as dt
+    from dataclasses import dataclass, field
+
+    from aiohttp import web
+
+    from broadcasts.api import SERVICE
+    from broadcasts.service import Broadcasts
+    from connectors import console as console_package
+    from core.keys import ENGINE, SETTINGS
+    from nlu.retrain import RetrainRunning
+
+    @dataclass
+    class Status:
+        state: str = "idle"
+        progress: int = 0
+        message: str = "Es wurde noch nicht neu trainiert."
+        started: dt.datetime | None = None
+        finished: dt.datetime | None = None
+        log_tail: str | None = None
+        starts: list[int] = field(default_factory=list)
+
+        def as_dict(self, include_log: bool = False) -> dict[str, Any]:
+            data = {k: getattr(self, k) for k in ("state", "progress", "message")}
+            data.update(started=None, finished=None, servers_swapped=1, servers_total=2)
+            return {**data, "log_tail": self.log_tail} if include_log else data
+
+    class Job:
+        status = Status()
+
+        def start(self) -> None:
+            if self.status.state == "training":
+                raise RetrainRunning("Das Training läuft bereits.")
+            self.status.starts.append(1)
+            self.status.state, self.status.progress = "training", 40
+            self.status.message = "Das Sprachmodell wird trainiert."
+            self.status.started = dt.datetime(2026, 11, 30, 17, 0, tzinfo=dt.UTC)
+
+    console = Console(tmp_path)
+    await console.start()
+    job = Job()
+    root = web.Application()
+    root[SETTINGS], root[ENGINE], root[SERVICE] = (
+        console.settings,
+        console.engine,
+        Broadcasts(console.sessions),
+    )
+    console_package.setup(root, console.settings, retrain=job)
+    client: Client = TestClient(TestServer(root))
+    await client.start_server()
+    console.clients.append(client)
+    try:
+        assert (await sign_in(client, "anna")).status == 303
+        page = await (await client.get("/console/sprachmodell")).text()
+        assert "Bereit" in page and "Neu trainieren" in page
+        refused = await client.post("/console/sprachmodell/neu-trainieren", data={}, allow_redirects=False)
+        assert refused.status == 403 and not job.status.starts  # no CSRF token: nothing started
+        csrf = await csrf_of(client, "/console/sprachmodell")
+        started = await client.post(
+            "/console/sprachmodell/neu-trainieren", data={"_csrf": csrf}, allow_redirects=False
+        )
+        assert started.status == 303 and job.status.starts == [1]
+        page = await (await client.get(started.headers["Location"])).text()
+        assert "Das Neu-Trainieren hat begonnen" in page and 'value="40"' in page
+        assert "Neu trainieren</button>" not in page  # no second start offered while it runs
+        again = await client.post(
+            "/console/sprachmodell/neu-trainieren", data={"_csrf": csrf}, allow_redirects=False
+        )
+        assert again.headers["Location"].endswith("meldung=laeuft") and job.status.starts == [1]
+        assert (await (await client.get("/console/api/sprachmodell")).json())["progress"] == 40
+        job.status.state, job.status.log_tail = "failed", "ValueError: kaputte Trainingsdaten"
+        job.status.message = "Das Training ist fehlgeschlagen. Das bisherige Sprachmodell antwortet weiter."
+        page = await (await client.get("/console/sprachmodell")).text()
+        assert "kaputte Trainingsdaten" in page and "antwortet weiter" in page
+        fire: Client = TestClient(TestServer(root))
+        await fire.start_server()
+        console.clients.append(fire)
+        assert (await sign_in(fire, "fritz")).status == 303
+        assert "Sprachmodell" not in await (await fire.get("/console/")).text()
+        assert (await fire.get("/console/sprachmodell")).status == 403
+    finally:
+        await console.close()
