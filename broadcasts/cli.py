@@ -111,7 +111,14 @@ def cmd_broadcast_create(settings: Settings, args: argparse.Namespace, publisher
     async def work(_engine: AsyncEngine, service: Broadcasts) -> int:
         actor = _actor(args, "presse")
         broadcast_id = await service.create(
-            actor, args.topic, body, args.link, args.image, variants, channels=channels
+            actor,
+            args.topic,
+            body,
+            args.link,
+            args.image,
+            variants,
+            channels=channels,
+            image_alt=args.image_alt,
         )
         if args.at or args.now:
             broadcast = await service.schedule(actor, broadcast_id, _when(args.at))
@@ -723,7 +730,8 @@ def register(sub: Any, publishers: PublisherFactory) -> None:
     create.add_argument("--text")
     create.add_argument("--text-file")
     create.add_argument("--link")
-    create.add_argument("--image", help="URL of an image (shown as link preview)")
+    create.add_argument("--image", help="URL of an image (shown as link preview; needs --image-alt)")
+    create.add_argument("--image-alt", help="what the image shows, in one sentence (alternative text)")
     create.add_argument("--variant", action="append", help="own text for a channel: x=TEXT (repeatable)")
     create.add_argument(
         "--channels",

@@ -95,6 +95,7 @@ class Broadcast(Base):
     text: Mapped[str] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(String(2000), default=None)
     image_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    image_alt: Mapped[str | None] = mapped_column(String(1500), default=None)  # the image's alternative text
     # per-channel text variants, e.g. {"telegram": "kürzere Fassung"}; the channel's own text wins
     variants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # the channels chosen for this post (names); None = every channel that is on and carries posts

@@ -123,7 +123,9 @@ def _fixed_post_texts(broadcast: Broadcast) -> dict[str, str]:
 
 
 def post_outgoing(broadcast: Broadcast) -> Outgoing:
-    return compose.post_outgoing(broadcast.topic, broadcast.text, broadcast.link, broadcast.image_url)
+    return compose.post_outgoing(
+        broadcast.topic, broadcast.text, broadcast.link, broadcast.image_url, broadcast.image_alt
+    )
 
 
 def broadcast_texts(broadcast: Broadcast, channels: Iterable[Channel] = ()) -> dict[str, str]:
@@ -265,6 +267,7 @@ class Broadcasts:
         image_url: str | None = None,
         variants: dict[str, str] | None = None,
         channels: Sequence[str] | None = None,
+        image_alt: str | None = None,
     ) -> int:
         if topic not in TOPICS:
             raise InvalidRequest(f"Unbekanntes Thema „{topic}“. Möglich sind: {', '.join(TOPICS)}.")
@@ -272,6 +275,11 @@ class Broadcasts:
             raise InvalidRequest("Der Text ist leer.")
         _check_url(link, "Der Link")
         _check_url(image_url, "Die Bild-Adresse")
+        if image_url and not (image_alt or "").strip():
+            raise InvalidRequest(
+                "Bitte beschreiben Sie das Bild in einem Satz (Alternativtext): Menschen, die es nicht "
+                "sehen, erfahren sonst nicht, was es zeigt."
+            )
         possible = sorted(c.name for c in carrying(self.channels.values(), "post"))
         unknown = set(variants or {}) - set(possible)
         if unknown:
@@ -296,6 +304,7 @@ class Broadcasts:
                 image_url=image_url,
                 variants=dict(variants or {}),
                 channels=sorted(set(channels)) if channels is not None else None,
+                image_alt=(image_alt or "").strip()[:1500] or None,
                 state=PostState.DRAFT,
                 created_by=actor.name[:64],
                 role=actor.role[:32],

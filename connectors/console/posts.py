@@ -206,6 +206,7 @@ async def _submit(request: web.Request, form: PostForm, replaces: Broadcast | No
             form.image_url or None,
             {k: v for k, v in form.variants.items() if k in form.channels},
             form.channels,
+            image_alt=form.image_alt or None,
         )
     except BroadcastError as exc:
         await Claim.release(request, form.token)

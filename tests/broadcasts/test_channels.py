@@ -226,6 +226,21 @@ async def test_a_post_goes_to_the_chosen_channels_with_variants_and_previews(eng
         await svc.schedule(h.PRESS, post)
         await h.settled(engine, 1)
     assert [t for _, t, *_ in x.sent] == ["Kurz für X"] and not telegram.sent and not mastodon.sent
+    with pytest.raises(InvalidRequest, match="Alternativtext"):  # an image needs its description
+        await svc.create(h.PRESS, "presse", "Mit Bild", image_url="https://www.koblenz.de/bild.jpg")
+    with_image = await svc.create(
+        h.PRESS,
+        "presse",
+        "Das neue Rathausfoyer",
+        image_url="https://www.koblenz.de/bild.jpg",
+        image_alt="Helles Foyer mit Infotheke",
+        channels=["mastodon"],
+    )
+    async with sending(engine, channels):
+        await svc.schedule(h.PRESS, with_image)
+        await h.settled(engine, 2)
+    outgoing = mastodon.sent[-1][3]
+    assert outgoing is not None and outgoing.image_alt == "Helles Foyer mit Infotheke"
 
 
 async def test_x_daily_budget_refuses_press_posts_but_never_alerts(engine: AsyncEngine) -> None:
