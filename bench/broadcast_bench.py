@@ -148,6 +148,18 @@ class Double:
         self.process.wait(10)
 
 
+async def wait_up(session: aiohttp.ClientSession, base: str, seconds: float = 30.0) -> None:
+    """Until the bot's web app at ``base`` answers (``koblenz-bot serve`` just started)."""
+    for _ in range(int(seconds * 10)):
+        try:
+            async with session.get(base + "/api/alerts") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+
+
 def alert(identifier: str, headline: str) -> CapAlert:
     sent = dt.datetime.now(dt.UTC).replace(microsecond=0)
     info = CapInfo(
@@ -524,14 +536,7 @@ async def latency(args: argparse.Namespace) -> dict[str, Any]:
         to_feed: list[float] = []
         try:
             async with aiohttp.ClientSession() as session:
-                for _ in range(200):
-                    try:
-                        async with session.get(base + "/api/alerts") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
+                await wait_up(session, base)
                 await asyncio.sleep(2.0)  # the in-process engine starts a second after the app
                 for number in range(args.alerts):
                     identifier = f"bench-latency-{number}-{uuid.uuid4().hex[:6]}"

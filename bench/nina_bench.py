@@ -31,7 +31,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
 
-from bench.broadcast_bench import BIN, Load
+from bench.broadcast_bench import BIN, Load, wait_up
 from core.net import free_port
 from tests.fakes.nina_api import FakeNinaAPI
 
@@ -63,14 +63,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as session:
-                for _ in range(300):
-                    try:
-                        async with session.get(base + "/api/alerts") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
+                await wait_up(session, base)
                 await asyncio.sleep(args.interval + 1)  # the poller is in its rhythm
                 for number in range(args.warnings):
                     await asyncio.sleep(random.uniform(0, args.interval))  # any moment of the cycle
@@ -120,7 +113,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--interval", type=int, default=5)
     parser.add_argument("--warnings", type=int, default=12)
     parser.add_argument("--load", type=int, default=0)

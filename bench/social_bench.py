@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from sqlalchemy import insert
 
-from bench.broadcast_bench import BIN, Double, alert, worker_env
+from bench.broadcast_bench import BIN, Double, alert, wait_up, worker_env
 from broadcasts.cap import to_cap_xml
 from broadcasts.service import Actor, Broadcasts
 from broadcasts.subscribers import Subscriber, Subscription
@@ -226,14 +226,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         fanout_sent_before = fanout_sent_after = 0
         try:
             async with aiohttp.ClientSession() as session:
-                for _ in range(300):
-                    try:
-                        async with session.get(base + "/api/alerts") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
+                await wait_up(session, base)
                 await asyncio.sleep(2.0)  # the in-process engine starts a second after the app
                 if args.busy:
                     await press_post(url)
@@ -297,11 +290,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--alerts", type=int, default=30)
     parser.add_argument("--busy", action="store_true", help="a 100,000-subscriber fan-out runs meanwhile")
     parser.add_argument("--subscribers", type=int, default=100_000)
-    parser.add_argument("--rate", type=int, default=1000, help="Telegram messages per second (double's limit)")
+    parser.add_argument(
+        "--rate", type=int, default=1000, help="Telegram messages per second (double's limit)"
+    )
     parser.add_argument("--telegram-delay", type=float, default=0.1, help="seconds the Telegram double waits")
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between alerts")
     parser.add_argument("--timeout", type=float, default=15.0)

@@ -12,6 +12,7 @@ make one attempt: the worker decides about retries, pauses and deactivations.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import aiohttp
 
@@ -67,14 +68,17 @@ class TelegramPublisher(Checked):
     async def send(
         self, target: str, text: str, reply_to: str | None = None, outgoing: Outgoing | None = None
     ) -> str | Sent:
-        message = await self.client.send_message(
+        return str((await self._send(target, text, reply_to))["message_id"])
+
+    async def _send(self, target: str, text: str, reply_to: str | None) -> dict[str, Any]:
+        """One attempt with the turn the worker took (it decides about retries, pauses, deactivation)."""
+        return await self.client.send_message(
             chat_key(target),
             text,
             reply_to=int(reply_to) if reply_to is not None else None,
             turn_taken=True,
             attempts=1,
         )
-        return str(message["message_id"])
 
     async def edit(self, target: str, message_id: str, text: str, outgoing: Outgoing | None = None) -> None:
         await self.client.edit_message_text(
@@ -112,13 +116,7 @@ class TelegramChannelPublisher(TelegramPublisher):
     async def send(
         self, target: str, text: str, reply_to: str | None = None, outgoing: Outgoing | None = None
     ) -> str | Sent:
-        message = await self.client.send_message(
-            chat_key(target),
-            text,
-            reply_to=int(reply_to) if reply_to is not None else None,
-            turn_taken=True,
-            attempts=1,
-        )
+        message = await self._send(target, text, reply_to)
         message_id = str(message["message_id"])
         username = target[1:] if target.startswith("@") else (message.get("chat") or {}).get("username")
         return Sent(message_id, f"https://t.me/{username}/{message_id}" if username else None)

@@ -54,6 +54,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve
+
 
 @dataclass(frozen=True)
 class FeedItem:
@@ -157,12 +159,7 @@ class FakeFeeds:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, access_log=None, shutdown_timeout=0.5)
         return self.url
 
     async def stop(self) -> None:

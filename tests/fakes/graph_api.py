@@ -51,6 +51,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve
+
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
 ERROR_TYPES = {190: "OAuthException", 102: "OAuthException", 104: "OAuthException", 368: "OAuthException"}
@@ -178,12 +180,7 @@ class FakeGraphAPI:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, access_log=None)
 
     async def stop(self) -> None:
         if self._runner is not None:

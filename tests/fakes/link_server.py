@@ -47,6 +47,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve
+
 
 @dataclass(frozen=True)
 class Seen:
@@ -86,12 +88,9 @@ class LinkServer:
         app.router.add_route("*", "/head-forbidden", self._head_refused(403, 200))
         app.router.add_route("*", "/head-only-missing", self._head_refused(405, 404))
         app.router.add_route("*", "/head-reset", self._head_reset)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(
+            app, access_log=None, shutdown_timeout=0.2, handler_cancellation=True
+        )
         return self.url
 
     async def stop(self) -> None:

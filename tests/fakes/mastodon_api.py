@@ -79,6 +79,8 @@ from typing import Any
 from aiohttp import web
 from mastodon._url_regex import url_regex  # Mastodon's own URL pattern, as Mastodon.py ships it
 
+from tests.fakes.loopback import serve
+
 STOCK_MIME_TYPES = (
     "image/jpeg",
     "image/png",
@@ -303,12 +305,7 @@ class FakeMastodonAPI:
         app.router.add_post("/api/v1/media", self._upload)
         app.router.add_get("/api/v1/media/{id}", self._media)
         app.router.add_get("/system/media/{id}", self._file)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, access_log=None, shutdown_timeout=0.5)
         return self.url
 
     async def stop(self) -> None:

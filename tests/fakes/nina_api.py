@@ -49,6 +49,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve
+
 KOBLENZ = "071110000000"
 MAYEN_KOBLENZ = "071370000000"
 NEUWIED = "071380000000"
@@ -86,12 +88,7 @@ class FakeNinaAPI:
         app.router.add_get("/warnings/{id}.json", self._warning)
         app.router.add_get("/warnings/{id}.geojson", self._geojson)
         app.router.add_get("/{source}/mapData.json", self._map_data)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, access_log=None, shutdown_timeout=0.5)
         return self.url
 
     async def stop(self) -> None:

@@ -79,6 +79,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.loopback import serve
+
 SEND_METHODS = frozenset(
     m.lower()
     for m in (
@@ -364,12 +366,7 @@ class FakeTelegramAPI:
     async def start(self) -> str:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, access_log=None, shutdown_timeout=0.5)
         return self.url
 
     async def stop(self) -> None:

@@ -63,6 +63,8 @@ from aiohttp import web
 from oauthlib.oauth1.rfc5849 import signature, utils
 from twitter_text import parse_tweet
 
+from tests.fakes.loopback import serve
+
 MAX_WEIGHTED = 280
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MEDIA_CATEGORIES = ("tweet_image", "tweet_gif", "tweet_video", "dm_image", "dm_gif", "dm_video", "subtitles")
@@ -157,12 +159,7 @@ class FakeXAPI:
         app.router.add_delete("/2/tweets/{id}", self._delete)
         app.router.add_post("/2/media/upload", self._upload)
         app.middlewares.append(self._middleware)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self.url
 
     async def stop(self) -> None:
