@@ -15,7 +15,7 @@ an outbox row; the worker leaves them out (``push_only``) and their ``send`` ref
 Errors of the platforms are mapped in the connectors, at the boundary, to ``PublishError`` subclasses::
 
     PublishError (broadcasts.BroadcastError)
-    ├── RetryAfter       429: pause the whole channel for ``seconds``
+    ├── RetryAfter       429: pause the whole channel (or one recipient) for ``seconds``
     ├── Transient        5xx, timeouts, connection errors: retry with backoff
     ├── RecipientGone    403 (blocked, kicked, deactivated): deactivate the subscriber
     ├── EditImpossible   the message is too old or gone: send a correction instead
@@ -38,9 +38,13 @@ class PublishError(BroadcastError):
 
 
 class RetryAfter(PublishError):
-    def __init__(self, seconds: float, message: str = "rate limited") -> None:
+    """Wait ``seconds``: the whole channel pauses (one account, one limit), or, with
+    ``whole_channel=False``, only this recipient (one of several webhook receivers said 429)."""
+
+    def __init__(self, seconds: float, message: str = "rate limited", whole_channel: bool = True) -> None:
         super().__init__(message)
         self.seconds = seconds
+        self.whole_channel = whole_channel
 
 
 class Transient(PublishError):

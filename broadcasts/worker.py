@@ -270,7 +270,8 @@ class Worker:
             outcome = await self._deliver(channel, row)
         except RetryAfter as exc:
             until = time.time() + max(exc.seconds, 0.0)
-            await channel.slots.pause(until)
+            if exc.whole_channel:
+                await channel.slots.pause(until)
             self.stats["rate_limited"] += 1
             outcome = Outcome(
                 row.id, DeliveryState.PENDING, next_attempt_at=until, error=str(exc), refund_attempt=True

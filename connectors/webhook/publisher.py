@@ -112,7 +112,8 @@ def answer_error(
             "bitte die URL des Webhooks in KOBLENZ_BOT_WEBHOOKS anpassen."
         )
     if status == 429:
-        return RetryAfter(retry_after(headers.get("Retry-After"), now), detail)
+        # one receiver's 429 holds back that receiver only, never the others
+        return RetryAfter(retry_after(headers.get("Retry-After"), now), detail, whole_channel=False)
     if status == 408 or status >= 500:
         return Transient(detail)
     if status == 410:

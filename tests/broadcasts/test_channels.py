@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -256,3 +257,28 @@ async def test_x_daily_budget_refuses_press_posts_but_never_alerts(engine: Async
     await svc.schedule(h.PRESS, third, when + dt.timedelta(hours=30))  # outside the window: fine
     await submit(svc, h.cap_alert("koblenz-ch-5", "Hochwasser am Deutschen Eck"))  # alerts always go
     assert len(await svc.list()) == 3
+
+
+async def test_a_429_of_one_webhook_receiver_holds_back_only_that_receiver(engine: AsyncEngine) -> None:
+    from broadcasts.publishers import RetryAfter
+
+    class Hooks(Social):
+        async def send(
+            self, target: str, text: str, reply_to: str | None = None, outgoing: Outgoing | None = None
+        ) -> str | Sent:
+            if target == "slow-app" and not any(t == "slow-app" for t, *_ in self.sent):
+                self.sent.append(("slow-app:429", text, None, outgoing))
+                raise RetryAfter(30, "429 Too Many Requests", whole_channel=False)
+            return await super().send(target, text, reply_to, outgoing)
+
+    hooks = Hooks("webhook", 100_000, "new", "new", targets=["slow-app", "app"])
+    svc = service(engine, [hooks])
+    async with sending(engine, [hooks]):
+        await submit(svc, h.cap_alert("koblenz-ch-6", "Großbrand in Metternich"))
+        await h.wait_until(lambda: any(t == "app" for t, *_ in hooks.sent), 5, "the other receiver")
+    rows = {r.chat_id: r for r in await deliveries(engine)}
+    assert rows["app"].state == DeliveryState.SENT
+    assert (
+        rows["slow-app"].state == DeliveryState.PENDING
+        and rows["slow-app"].next_attempt_at > time.time() + 20
+    )
