@@ -26,6 +26,12 @@ def test_every_contracted_service_id_is_in_the_catalog(catalog: Catalog) -> None
     assert len(REQUIRED_IDS) == 53
 
 
+def test_catalog_covers_at_least_100_services(catalog: Catalog) -> None:
+    # issue 12, item 2: the catalog grows beyond the 53 contracted ids, each record sourced and reviewed
+    assert len(catalog.services) >= 100
+    assert all(service.reviewed.year >= 2026 and service.sources for service in catalog)
+
+
 def test_every_service_names_a_source_a_review_date_and_an_existing_office(catalog: Catalog) -> None:
     for service in catalog:
         assert service.sources, service.id
