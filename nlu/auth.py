@@ -38,7 +38,7 @@ def load_or_create_token(configured: SecretStr, state_dir: Path) -> SecretStr:
         return configured
     path = token_path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
+    token = secrets.token_hex(32)  # never starts with '-' (a command-line option to argparse)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -116,7 +116,7 @@ import os, sys
 token = os.environ.pop({AUTH_TOKEN_ENV!r}, "")
 if not token:
     sys.exit("no Rasa auth token in the environment: refusing to run the HTTP API without one")
-sys.argv = ["rasa", *sys.argv[1:], "--auth-token", token]
+sys.argv = ["rasa", *sys.argv[1:], "--auth-token=" + token]  # "=": a token may start with "-"
 from rasa.__main__ import main
 sys.exit(main())
 """

@@ -97,3 +97,29 @@ async def test_real_rasa_refuses_model_replacement_without_the_token(tmp_path: P
             assert token.get_secret_value() not in log
         finally:
             await supervisor.stop()
+
+
+def test_a_token_that_starts_like_an_option_still_reaches_rasa() -> None:
+    """``rasa run`` parses its options with argparse: a configured token such as "-abc" must be passed as
+    ``--auth-token=-abc`` (a generated one is hex and never starts with "-")."""
+    import subprocess
+    import sys
+
+    from nlu.rasa_env import _RASA_WITH_TOKEN
+
+    probe = _RASA_WITH_TOKEN.replace(
+        "from rasa.__main__ import main\nsys.exit(main())", "print(sys.argv[-1])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, "run"],
+        env={"KOBLENZ_RASA_AUTH_TOKEN": "-starts-with-a-dash"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "--auth-token=-starts-with-a-dash"
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-t", "--auth-token")
+    assert parser.parse_args([out.strip()]).auth_token == "-starts-with-a-dash"
