@@ -40,6 +40,8 @@ from broadcasts.ratelimit import Slots
 from catalog.links import last_result as last_link_check
 from catalog.links import weekly as weekly_link_check
 from catalog.model import load_catalog
+from catalog.revisions import LiveCatalog
+from catalog.revisions import current as edited_catalog
 from connectors import registry
 from connectors.ingest.config import IngestConfig
 from connectors.ingest.news import FeedNews
@@ -51,6 +53,7 @@ from core.db import create_engine, migrate, sessionmaker
 from core.http import MAX_BODY_BYTES, error_middleware
 from core.keys import ALERTS, ENGINE, SETTINGS
 from core.settings import Settings
+from nlu import NLU_DIR
 from nlu.auth import load_or_create_token
 from nlu.client import RasaClient, RasaPool, rasa_urls
 from nlu.retrain import RetrainJob
@@ -64,6 +67,9 @@ SEND_BUDGETS = web.AppKey("send_budgets", dict[str, Slots])  # one per bot token
 # the bot token's one Telegram client: chat replies, subscription screens, polling and broadcasts
 TELEGRAM_CLIENT = web.AppKey("telegram_client", connectors.telegram.TelegramClient)
 FEEDS = web.AppKey("feeds", FeedPoller)  # inbound feeds (health, console)
+# the catalog the bot answers from: the seed with the editors' revisions, changed in place on a save
+LIVE_CATALOG = web.AppKey("live_catalog", LiveCatalog)
+PHRASES_FILE = NLU_DIR / "phrases" / "services.yml"  # the seed phrasings the editors start from
 
 
 def channel_health(app: web.Application) -> list[dict[str, Any]]:
@@ -119,6 +125,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[SETTINGS].database_url)
     await migrate(engine)
     app[ENGINE] = engine
+    await app[LIVE_CATALOG].load(sessionmaker(engine))  # the editors' revisions over the YAML seed
     app[SEND_BUDGETS] = slots_for(engine, app[SETTINGS])
     yield
     await engine.dispose()
@@ -209,6 +216,8 @@ def create_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[CATALOG] = catalog
+    live = LiveCatalog.from_files(catalog, PHRASES_FILE)  # updates ``catalog`` in place (console edits)
+    app[LIVE_CATALOG] = live
     app[LIMITER] = RateLimiter(settings.chat_rate_per_minute)
     key = load_or_create_key(settings.pseudonym_key, settings.state_dir)
     alert_source = alerts or StoreAlerts()  # active alerts from the broadcast engine's table
@@ -232,15 +241,22 @@ def create_app(
             settings.rasa_startup_timeout,
             auth_token=token,
         )
-        app[RETRAIN] = RetrainJob.from_settings(settings, pool)
+        # training data from the seed on disk with the editors' revisions (facts and phrasings)
+        app[RETRAIN] = RetrainJob.from_settings(
+            settings,
+            pool,
+            source=lambda: edited_catalog(settings.catalog_dir, PHRASES_FILE, sessionmaker(app[ENGINE])),
+        )
         if should_manage:
             await supervisor.start()
         elif await pool.status() is not None:
             supervisor.ready.set()
         app[SUPERVISOR] = supervisor
+        search = CatalogSearch(catalog)
+        live.on_change(search.reindex)  # an editor's save: the fallback search finds the new wording
         dialogue = Dialogue(
             catalog,
-            CatalogSearch(catalog),
+            search,
             pool,
             alert_source,
             settings.max_message_chars,
@@ -269,6 +285,7 @@ def create_app(
         unanswered=connectors.web.feedback.unanswered_questions,
         suggestions=lambda: feed_suggestions(sessionmaker(app[ENGINE])),  # drafts from the feeds
         retrain=_Retrain(app),  # "Neu trainieren" for the editors
+        catalog=live,  # "Dienste": editors change facts, links, phrasings; answers use them at once
     )
     # alert API; scheduler + worker in-process, sending through the channels the registry switches on
     broadcasts.api.setup(app, settings, _publishers(app), lambda app: app[SEND_BUDGETS])

@@ -70,19 +70,21 @@ class CatalogSearch:
     def __init__(self, catalog: Catalog, k1: float = 1.2, b: float = 0.75) -> None:
         self._catalog = catalog
         self._k1, self._b = k1, b
-        self._fields: dict[str, dict[str, Counter[str]]] = {}
-        for service in catalog:
-            self._fields[service.id] = {
-                name: Counter(terms(_field_text(service, name))) for name in FIELD_WEIGHTS
-            }
-        n = max(len(self._fields), 1)
-        self._avg = {
-            name: max(sum(sum(f[name].values()) for f in self._fields.values()) / n, 1.0)
-            for name in FIELD_WEIGHTS
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Build the index again from the catalog it holds (after an editor's change in the console)."""
+        fields: dict[str, dict[str, Counter[str]]] = {}
+        for service in self._catalog:
+            fields[service.id] = {name: Counter(terms(_field_text(service, name))) for name in FIELD_WEIGHTS}
+        n = max(len(fields), 1)
+        avg = {
+            name: max(sum(sum(f[name].values()) for f in fields.values()) / n, 1.0) for name in FIELD_WEIGHTS
         }
-        df: Counter[str] = Counter(t for f in self._fields.values() for t in set().union(*f.values()))
-        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
-        self._vocab = sorted(self._idf)
+        df: Counter[str] = Counter(t for f in fields.values() for t in set().union(*f.values()))
+        idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        # swapped together: a search never mixes the old index with the new one
+        self._fields, self._avg, self._idf, self._vocab = fields, avg, idf, sorted(idf)
 
     def _expand(self, term: str) -> list[tuple[str, float]]:
         """The vocabulary terms a query term stands for, with a match weight."""

@@ -2,12 +2,14 @@
 
     koblenz-bot catalog check-links [--json] [--timeout S] [--concurrency N] [--include-sources]
     koblenz-bot catalog stale [--older-than 180d] [--json]
-    koblenz-bot catalog export DIR
+    koblenz-bot catalog export DIR [--phrases FILE]
     koblenz-bot catalog import DIR
 
 ``check-links`` exits 1 when a link is broken (and keeps the result for ``/health``); ``stale`` lists the
-facts whose last check is older than the given age and always exits 0. ``export`` writes the catalog as
-the seed YAML into a new directory; ``import`` checks every record first and exits 1 without changing
+facts whose last check is older than the given age and always exits 0. ``export`` writes the current
+catalog (the seed with the editors' revisions from the console, ``catalog.revisions``) as the seed YAML
+into a new directory, and with ``--phrases`` the citizens' phrasings in the ``nlu/phrases/services.yml``
+format; ``import`` checks every record first and exits 1 without changing
 anything when one is bad (``catalog.transfer``). Output for people is German."""
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ from catalog.links import (
 )
 from catalog.model import load_catalog
 from catalog.stale import StaleFact, parse_age, stale_facts
+from core.paths import PROJECT_ROOT
 from core.settings import Settings
 from core.time import BERLIN, utcnow
+
+PHRASES_FILE = PROJECT_ROOT / "nlu" / "phrases" / "services.yml"  # the seed phrasings (nlu/ is above us)
 
 
 def _table(heads: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -127,17 +132,32 @@ def cmd_stale(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    import yaml
+
+    from catalog.revisions import current_from_settings, load_phrasings, merged_phrasings
     from catalog.transfer import export_catalog
 
-    catalog = load_catalog(settings.catalog_dir)
     try:
+        overlaid, read = asyncio.run(current_from_settings(settings, PHRASES_FILE))
+        catalog = overlaid.catalog
         written = export_catalog(catalog, Path(args.dir), source_dir=settings.catalog_dir)
+        if args.phrases:
+            merged = merged_phrasings(load_phrasings(PHRASES_FILE), overlaid.phrasings)
+            Path(args.phrases).write_text(
+                yaml.safe_dump(merged, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8"
+            )
     except CatalogError as error:
         print(error.message)
         return 1
+    edited = (
+        f"mit den Änderungen aus der Konsole ({len(overlaid.applied)} Dienste)"
+        if read
+        else "ohne Änderungen aus der Konsole (die Datenbank ist nicht eingerichtet)"
+    )
     print(
         f"{len(catalog.services)} Dienste, {len(catalog.offices)} Ämter und {len(catalog.stadtteile)} "
-        f"Stadtteile exportiert nach {args.dir} ({len(written)} Dateien)."
+        f"Stadtteile exportiert nach {args.dir} ({len(written)} Dateien), {edited}."
+        + (f" Formulierungen: {args.phrases}." if args.phrases else "")
     )
     return 0
 
@@ -192,6 +212,9 @@ def register(sub: Any) -> None:
     stale.set_defaults(func=cmd_stale)
     export = group.add_parser("export", help="write the catalog as the seed YAML (the layout of data/)")
     export.add_argument("dir", help="a new or empty directory")
+    export.add_argument(
+        "--phrases", help="also write the citizens' phrasings (with the console's changes) to this file"
+    )
     export.set_defaults(func=cmd_export)
     import_ = group.add_parser(
         "import",

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 import bot.models  # noqa: F401  (conversations and turns)
 import broadcasts.models  # broadcast engine: posts, alerts, outbox, audit
 import broadcasts.subscribers  # noqa: F401  (registers the models on Base.metadata)
+import catalog.revisions  # noqa: F401  (editors' revisions of catalog services)
 import connectors.console.models  # noqa: F401  (staff console: users, sessions, approvals)
 import connectors.ingest.models  # noqa: F401  (inbound feeds: feed state, entries, suggestions)
 import connectors.nina.models  # noqa: F401  (NINA: warnings seen)

@@ -40,9 +40,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
+import yaml
 
 from catalog import CatalogError
 from catalog.model import load_catalog
+from catalog.revisions import Overlaid, current_from_settings, load_phrasings, merged_phrasings
 from core.settings import Settings
 from core.time import utcnow
 from nlu import NLU_DIR, NluError, RasaEnvMissing, TrainingFailed, rasa_env
@@ -53,6 +55,7 @@ from nlu.generate import generated_files
 log = logging.getLogger(__name__)
 
 Trainer = Callable[[Path, Path, Path, Callable[[str], None]], Path]  # config, model_dir, nlu_dir, progress
+Source = Callable[[], Awaitable[Overlaid]]  # the catalog with the editors' revisions (catalog.revisions)
 EXPECTED_TRAINING_SECONDS = 120.0  # for the progress bar until a training on this machine was measured
 LOG_TAIL_LINES = 25
 
@@ -134,8 +137,10 @@ class RetrainJob:
         nlu_dir: Path = NLU_DIR,
         trainer: Trainer | None = None,
         on_swapped: Callable[[Path], Awaitable[None]] | None = None,
+        source: Source | None = None,
     ) -> None:
         self._catalog_dir = catalog_dir
+        self._source = source  # None: the catalog and phrasings on disk, without the editors' revisions
         self._config = config
         self._model_dir = model_dir
         self._work_dir = work_dir
@@ -237,7 +242,11 @@ class RetrainJob:
 
     async def _steps(self) -> None:
         clock = time.monotonic()
-        files = await asyncio.to_thread(self._generate)
+        try:
+            overlaid = await self._source() if self._source is not None else None
+        except CatalogError as error:
+            raise _Failed(f"Die Trainingsdaten konnten nicht erzeugt werden: {error.message}") from None
+        files = await asyncio.to_thread(self._generate, overlaid)
         seconds = {"generating": time.monotonic() - clock}
         self._set(
             state=RetrainState.TRAINING,
@@ -276,16 +285,18 @@ class RetrainJob:
 
     # -- 1. generating ------------------------------------------------------------------------------------
 
-    def _generate(self) -> dict[Path, str]:
-        """The generated files (relative to the Rasa project) in a fresh work copy of the project."""
+    def _generate(self, overlaid: Overlaid | None = None) -> dict[Path, str]:
+        """The generated files (relative to the Rasa project) in a fresh work copy of the project; with
+        ``overlaid``, from the catalog and phrasings as the editors changed them."""
         try:
-            catalog = load_catalog(self._catalog_dir)
-            generated = generated_files(catalog, self._nlu_dir)
+            catalog = overlaid.catalog if overlaid is not None else load_catalog(self._catalog_dir)
+            project = self._phrases_with(overlaid.phrasings) if overlaid and overlaid.phrasings else None
+            generated = generated_files(catalog, project or self._nlu_dir)
         except CatalogError as error:
             raise _Failed(f"Die Trainingsdaten konnten nicht erzeugt werden: {error.message}") from None
         except (ValueError, OSError) as error:
             raise _Failed(f"Die Trainingsdaten konnten nicht erzeugt werden: {error}") from None
-        files = {path.relative_to(self._nlu_dir): content for path, content in generated.items()}
+        files = {path.relative_to(project or self._nlu_dir): content for path, content in generated.items()}
         work = self._work_dir / "nlu"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -295,6 +306,19 @@ class RetrainJob:
             (work / relative).parent.mkdir(parents=True, exist_ok=True)
             (work / relative).write_text(content, encoding="utf-8")
         return files
+
+    def _phrases_with(self, changed: dict[str, tuple[str, ...]]) -> Path:
+        """A copy of the project's phrasings with the editors' phrasings in place of the seed's (the
+        seed file stays as it is); returns the directory to generate from."""
+        source = self._work_dir / "source"
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.copytree(self._nlu_dir / "phrases", source / "phrases")
+        seed = self._nlu_dir / "phrases" / "services.yml"
+        merged = merged_phrasings(load_phrasings(seed), changed)
+        text = "# The seed phrasings with the editors' changes (staff console): generated, do not edit.\n"
+        text += yaml.safe_dump(merged, allow_unicode=True, sort_keys=False, width=1000)
+        (source / "phrases" / "services.yml").write_text(text, encoding="utf-8")
+        return source
 
     # -- 2. training --------------------------------------------------------------------------------------
 
@@ -438,6 +462,7 @@ async def _retrain(settings: Settings, args: argparse.Namespace) -> int:
             work_dir=settings.state_dir / "retrain",
             pool=pool if running else None,
             nlu_dir=Path(args.nlu_dir) if args.nlu_dir else NLU_DIR,
+            source=lambda: _edited(settings, Path(args.nlu_dir) if args.nlu_dir else NLU_DIR),
         )
         task = job.start()
         shown = (RetrainState.IDLE, -1)
@@ -455,6 +480,12 @@ async def _retrain(settings: Settings, args: argparse.Namespace) -> int:
         print(status.log_tail, file=sys.stderr)
     print(json.dumps(status.as_dict(), ensure_ascii=False) if args.json else status.message)
     return 0 if status.state is RetrainState.DONE else 1
+
+
+async def _edited(settings: Settings, nlu_dir: Path) -> Overlaid:
+    """The catalog on disk with the editors' revisions from the configured database (if it has them)."""
+    overlaid, _read = await current_from_settings(settings, nlu_dir / "phrases" / "services.yml")
+    return overlaid
 
 
 def cmd_retrain(settings: Settings, args: argparse.Namespace) -> int:

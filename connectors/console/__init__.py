@@ -29,9 +29,11 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from connectors.console import alerts, pages, posts, progressview
+from catalog.revisions import LiveCatalog
+from connectors.console import alerts, catalog_pages, pages, posts, progressview
 from connectors.console.base import (
     HEALTH,
+    LIVE_CATALOG,
     PARENT,
     RETRAIN,
     STOPPING,
@@ -85,6 +87,16 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/sprachmodell", pages.nlu_page),
         web.get("/api/sprachmodell", pages.nlu_status),
         web.post("/sprachmodell/neu-trainieren", pages.nlu_retrain),
+        # the editors' catalog: facts, links, phrasings; diff, revisions, rollback (catalog_pages)
+        web.get("/dienste", catalog_pages.services_list),
+        web.get("/dienste/{service:[a-z0-9-]+}", catalog_pages.edit_page),
+        web.post("/dienste/{service:[a-z0-9-]+}", catalog_pages.edit_post),
+        web.get("/dienste/{service:[a-z0-9-]+}/verlauf", catalog_pages.history_page),
+        web.get("/dienste/{service:[a-z0-9-]+}/verlauf/{revision:\\d+}", catalog_pages.revision_page),
+        web.post(
+            "/dienste/{service:[a-z0-9-]+}/verlauf/{revision:\\d+}/zuruecksetzen", catalog_pages.restore
+        ),
+        web.post("/fragen/formulierung", catalog_pages.add_phrasing),
         # administration
         web.get("/benutzer", pages.users_get),
         web.post("/benutzer", pages.user_add),
@@ -104,10 +116,12 @@ def setup(
     unanswered: Unanswered | None = None,
     suggestions: Suggestions | None = None,
     retrain: Retrain | None = None,
+    catalog: LiveCatalog | None = None,
 ) -> None:
     """Mount the console at ``/console/`` (call before the app starts). ``health(app)`` gives the channel
     rows of ``/health``, ``unanswered(sessions, days, limit)`` the editors' report, ``suggestions()`` the
-    drafts from ingested feeds (None: the page shows that none are connected yet)."""
+    drafts from ingested feeds (None: the page shows that none are connected yet), ``catalog`` the live
+    catalog the editors change (``catalog.revisions.LiveCatalog``; None: no "Dienste" pages)."""
     console = web.Application(middlewares=[error_middleware, auth_middleware])
     aiohttp_jinja2.setup(
         console,
@@ -126,6 +140,8 @@ def setup(
         console[SUGGESTIONS] = suggestions
     if retrain is not None:
         console[RETRAIN] = retrain
+    if catalog is not None:
+        console[LIVE_CATALOG] = catalog
     console.on_response_prepare.append(security_headers)
 
     async def streams(console: web.Application) -> AsyncIterator[None]:

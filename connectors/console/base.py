@@ -29,6 +29,7 @@ from broadcasts.berlin import show
 from broadcasts.models import AuditLog
 from broadcasts.service import Actor, Broadcasts
 from broadcasts.states import AuditOutcome
+from catalog.revisions import LiveCatalog
 from connectors.console.models import Submission
 from core import KoblenzError
 from core.db import sessionmaker
@@ -55,6 +56,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "suggestions.view",
             "questions.view",
             "nlu.retrain",
+            "catalog.edit",
         }
     ),
     "feuerwehr": frozenset({"alerts.view", "alerts.write", "posts.view"}),
@@ -71,6 +73,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "suggestions.view",
             "questions.view",
             "nlu.retrain",
+            "catalog.edit",
         }
     ),
 }
@@ -100,6 +103,7 @@ HEALTH: web.AppKey[Health] = web.AppKey("console_health")
 UNANSWERED: web.AppKey[Unanswered] = web.AppKey("console_unanswered")
 SUGGESTIONS: web.AppKey[Suggestions] = web.AppKey("console_suggestions")
 RETRAIN: web.AppKey[Retrain] = web.AppKey("console_retrain")
+LIVE_CATALOG = web.AppKey("console_catalog", LiveCatalog)  # editors' changes, live (catalog.revisions)
 
 
 def allowed(role: str, permission: str) -> bool:
@@ -197,6 +201,7 @@ NAV = (
     ("/console/kalender", "Kalender", "posts.view"),
     ("/console/vorschlaege", "Vorschläge", "suggestions.view"),
     ("/console/fragen", "Offene Fragen", "questions.view"),
+    ("/console/dienste", "Dienste", "catalog.edit"),
     ("/console/sprachmodell", "Sprachmodell", "nlu.retrain"),
     ("/console/benutzer", "Benutzer", "users.manage"),
     ("/console/kanaele", "Kanäle", "health.view"),
@@ -249,6 +254,11 @@ NOTICES = {
     "benutzer": "Der Benutzer ist angelegt.",
     "gesperrt": "Der Benutzer ist gesperrt; seine Sitzungen sind beendet.",
     "passwort": "Das neue Passwort ist gesetzt.",
+    "gespeichert": "Die Änderung ist gespeichert. Der Chat antwortet ab sofort mit dem neuen Stand.",
+    "zurueckgesetzt": "Der frühere Stand ist als neue Fassung gespeichert. Der Chat antwortet ab sofort damit.",
+    "unveraendert": "Es gab keine Änderung; es wurde nichts gespeichert.",
+    "formulierung": "Die Formulierung ist beim Dienst gespeichert. Damit das Sprachmodell sie lernt, "
+    "trainieren Sie es neu (Seite „Sprachmodell“).",
 }
 
 ERRORS = {

@@ -19,6 +19,7 @@ from connectors.console.base import (
     COOKIE,
     CURRENT,
     HEALTH,
+    LIVE_CATALOG,
     LOGIN_COOKIE,
     LOGIN_CSRF,
     PARENT,
@@ -178,18 +179,34 @@ def _as_dict(item: Any) -> dict[str, Any]:
     return found
 
 
-async def questions(request: web.Request) -> web.StreamResponse:
-    need(request, "questions.view")
+async def questions(
+    request: web.Request, errors: dict[str, str] | None = None, status: int = 200
+) -> web.StreamResponse:
+    user = need(request, "questions.view")
     source = request.config_dict.get(UNANSWERED)
     try:
         days = max(1, min(365, int(request.query.get("tage", "30"))))
     except ValueError:
         days = 30
     rows = list(await source(sessions_of(request), days, 100)) if source is not None else []
+    # editors add a question as a phrasing of a service in one click (catalog_pages.add_phrasing)
+    live = request.config_dict.get(LIVE_CATALOG)
+    services = (
+        sorted(((s.id, s.title) for s in live.catalog.services.values()), key=lambda c: c[1].lower())
+        if live is not None and allowed(user.role, "catalog.edit")
+        else []
+    )
     return render(
         request,
         "questions.html",
-        {"rows": [_as_dict(r) for r in rows], "days": days, "connected": source is not None},
+        {
+            "rows": [_as_dict(r) for r in rows],
+            "days": days,
+            "connected": source is not None,
+            "services": services,
+            "errors": errors or {},
+        },
+        status,
     )
 
 

@@ -470,10 +470,29 @@ def test_every_page_at_tablet_width_and_200_percent_zoom(stack: Stack, new_page:
             "/console/vorschlaege",
             "/console/fragen",
             "/console/sprachmodell",
+            "/console/dienste",
+            "/console/dienste/personalausweis",
+            "/console/dienste/personalausweis/verlauf",
+            "/console/dienste/personalausweis/verlauf/0",
         ):
             page.goto(f"{stack.url}{path}")
             no_horizontal_scroll(page)
             axe(page)
+        # the editors' preview of a change (old → new) and the form with a named error
+        page.goto(f"{stack.url}/console/dienste/personalausweis")
+        page.get_by_label("Betrag").first.fill("49,00 €")
+        page.get_by_role("button", name="Vorschau der Änderungen").click()
+        expect(
+            page.get_by_role("heading", name="Vorschau der Änderungen: Personalausweis beantragen")
+        ).to_be_visible()
+        no_horizontal_scroll(page)
+        axe(page)
+        page.get_by_role("button", name="Weiter bearbeiten").click()
+        page.get_by_label("Betrag").first.fill("zwanzig Euro")
+        page.get_by_role("button", name="Vorschau der Änderungen").click()
+        expect(page.get_by_role("heading", name="Bitte prüfen Sie Ihre Eingaben")).to_be_visible()
+        no_horizontal_scroll(page)
+        axe(page)
         if suffix == "tablet":
             shot(page, "console-fragen")
             page.goto(f"{stack.url}/console/vorschlaege")
