@@ -23,6 +23,9 @@ from tests.conftest import make_settings
 from tests.connectors.console.helpers import add_users, csrf_of, sign_in
 from tests.fakes.rasa import FakeRasa
 
+# the console application end to end over HTTP (users, sessions, database): `make test`, not test-fast
+pytestmark = pytest.mark.functional
+
 Client = TestClient[Any, Any]
 FEE_QUESTION = "Was kostet ein Personalausweis?"
 UNKNOWN_QUESTION = "Wo darf mein Hund in Koblenz frei laufen?"

@@ -23,6 +23,9 @@ from core.time import BERLIN, utcnow
 from tests.conftest import make_settings
 from tests.connectors.console.helpers import PASSWORD, add_users, check_csp, csrf_of, hidden, sign_in
 
+# the console application end to end over HTTP (users, sessions, database): `make test`, not test-fast
+pytestmark = pytest.mark.functional
+
 Client = TestClient[Any, Any]
 
 
