@@ -22,7 +22,6 @@ answer them as HTML error pages with the CSP, never a traceback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -144,14 +143,11 @@ def setup(
         console[LIVE_CATALOG] = catalog
     console.on_response_prepare.append(security_headers)
 
-    async def streams(console: web.Application) -> AsyncIterator[None]:
-        console[STOPPING] = asyncio.Event()
-        yield
+    console[STOPPING] = asyncio.Event()  # set before the app starts: a started app's state is frozen
 
     async def stop_streams(console: web.Application) -> None:
         console[STOPPING].set()  # live progress streams end at once instead of holding the shutdown
 
-    console.cleanup_ctx.append(streams)
     console.on_shutdown.append(stop_streams)
     console.router.add_routes(routes())
 
