@@ -159,13 +159,23 @@ class Broadcasts:
         channel that carries ``kind`` is checked with its own text in ``texts``, else ``default``."""
         check_all(self.channels.values(), kind, texts, default)
 
+    def _alert_texts(
+        self, alert: CapAlert, kind: MessageKind, fixed: dict[str, str]
+    ) -> tuple[list[Channel], Outgoing, dict[str, str]]:
+        """The channels carrying alerts, the message's facts and each channel's text."""
+        channels = compose.chosen(self.channels.values(), "alert", None)
+        outgoing = compose.alert_outgoing(alert, kind)
+        return (
+            channels,
+            outgoing,
+            compose.texts_for(channels, outgoing, fixed.get("telegram", ""), fixed=fixed),
+        )
+
     def _alert_message(
         self, alert: CapAlert, kind: MessageKind, fixed: dict[str, str]
     ) -> tuple[dict[str, str], dict[str, Any]]:
         """Texts per channel and meta of an alert message; refused when a text is over a limit."""
-        channels = compose.chosen(self.channels.values(), "alert", None)
-        outgoing = compose.alert_outgoing(alert, kind)
-        texts = compose.texts_for(channels, outgoing, fixed.get("telegram", ""), fixed=fixed)
+        channels, outgoing, texts = self._alert_texts(alert, kind, fixed)
         compose.check_texts(channels, outgoing, texts)
         return texts, compose.meta_for(channels, outgoing) if channels else outgoing.meta()
 
@@ -203,10 +213,7 @@ class Broadcasts:
             fixed = {"telegram": all_clear_text(alert, alert)}
         else:
             fixed = {"telegram": alert_text(alert)}
-        channels = compose.chosen(self.channels.values(), "alert", None)
-        outgoing = compose.alert_outgoing(alert, kind)
-        texts = compose.texts_for(channels, outgoing, fixed["telegram"], fixed=fixed)
-        return compose.previews(channels, outgoing, texts)
+        return compose.previews(*self._alert_texts(alert, kind, fixed))
 
     def _check_post(self, broadcast: Broadcast) -> None:
         chosen = compose.chosen(self.channels.values(), "post", broadcast.channels)

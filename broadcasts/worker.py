@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import logging
 import os
@@ -81,7 +82,7 @@ class WorkerConfig:
 class _Message:
     kind: str
     texts: dict[str, str]
-    meta: dict[str, object] = field(default_factory=dict)
+    outgoing: Outgoing  # the message's facts, built once; each delivery adds its own key
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,8 @@ class Worker:
                 for row in result.all():
                     texts = outbox.json_dict(row.texts)
                     meta = outbox.json_meta(row.meta)
-                    self._messages[int(row.id)] = _Message(str(row.kind), texts, meta)
+                    facts = Outgoing.from_meta({"kind": str(row.kind), **meta}, message_id=int(row.id))
+                    self._messages[int(row.id)] = _Message(str(row.kind), texts, facts)
             if ref_ids:
                 result = await connection.execute(
                     text(
@@ -315,9 +317,7 @@ class Worker:
         body = message.texts.get(row.channel)
         if not body:
             raise Rejected(f"no text for channel {row.channel}")
-        outgoing = Outgoing.from_meta(
-            {"kind": message.kind, **message.meta}, key=f"koblenz-{row.id}", message_id=row.message_id
-        )
+        outgoing = dataclasses.replace(message.outgoing, key=f"koblenz-{row.id}")
         if caps.audience == "once" and row.chat_id not in publisher.targets(outgoing.event):
             return Outcome(row.id, DeliveryState.CANCELLED, error=f"not applicable: {outgoing.event}")
         ref = self._refs.get(row.ref_delivery_id) if row.ref_delivery_id is not None else None
