@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -379,10 +380,28 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     if trace is not None:
         result["trace"] = {
             "turns": busiest_second(trace["turns"], args.rate),
+            "turns_per_second": per_second(trace["turns"]),
             "writes": busiest_second([t for _chat, t in trace["writes"]], args.rate),
             "write_to_arrival_ms": delays(trace["writes"], times["arrivals"]),
         }
     return result
+
+
+def per_second(times: list[float]) -> dict[str, Any]:
+    """Turns in each whole second of the run (the first and the last second left out): where the rate
+    was lost, if it was."""
+    if not times:
+        return {}
+    start = min(times)
+    counts = Counter(int(t - start) for t in times)
+    seconds = sorted(counts)[1:-1]
+    values = sorted(counts[s] for s in seconds) or [0]
+    return {
+        "min": values[0],
+        "p10": values[len(values) // 10],
+        "median": values[len(values) // 2],
+        "lowest": sorted((counts[s], s) for s in seconds)[:8],
+    }
 
 
 def busiest_second(times: list[float], limit: int) -> dict[str, int]:
@@ -447,20 +466,15 @@ def run_worker(trace: str | None) -> None:
     engine_module.slots_for = lambda engine, settings: {  # type: ignore[assignment]
         name: Traced(slots) for name, slots in slots_for(engine, settings).items()
     }
-    config = aiohttp.TraceConfig()
+    from connectors.telegram import wire
 
-    async def chunk_sent(_session: Any, _context: Any, params: aiohttp.TraceRequestChunkSentParams) -> None:
-        if params.chunk:  # called right before the chunk goes to the transport
-            writes.append((json.loads(bytes(params.chunk)).get("chat_id"), time.monotonic()))
+    request = wire._Connection.request
 
-    config.on_request_chunk_sent.append(chunk_sent)
-    init = aiohttp.ClientSession.__init__
+    def traced_request(self: Any, data: bytes) -> Any:  # the moment the request goes to the socket
+        writes.append((json.loads(data[data.index(b"\r\n\r\n") + 4 :]).get("chat_id"), time.monotonic()))
+        return request(self, data)
 
-    def session_init(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
-        kwargs["trace_configs"] = [*(kwargs.get("trace_configs") or ()), config]
-        init(self, *args, **kwargs)
-
-    aiohttp.ClientSession.__init__ = session_init  # type: ignore[method-assign]
+    wire._Connection.request = traced_request  # type: ignore[method-assign]
     try:
         getattr(importlib.import_module(module), function)()
     finally:

@@ -1,13 +1,16 @@
-"""Which transport under the one Telegram client (issue 9): the thin aiohttp path or python-telegram-bot's,
-for mass fan-out. Prints JSON.
+"""Which transport under the one Telegram client (issue 9): the lean HTTP/1.1 pool, the thin aiohttp path or
+python-telegram-bot's, for mass fan-out. Prints JSON.
 
 The Bot API double (bench/telegram_double_server.py, its own process, ``--no-limits`` and a per-second
 limit far above what is sent, so nothing is answered 429 and the limiter measures nothing) receives
 ``--messages`` sendMessage calls to as many different chats, ``--concurrency`` at a time (the outbox
 worker's ``DELIVERY_CONCURRENCY``), through each path in turn, ``--rounds`` times, after a warm-up:
 
-- ``client_aiohttp``: what a broadcast does now: ``TelegramPublisher.send`` → ``TelegramClient`` (chat
-  pacing, error mapping, the overall turn already taken by the worker) → ``AiohttpTransport``;
+- ``client_wire``: what a broadcast does now: ``TelegramPublisher.send`` → ``TelegramClient`` (chat
+  pacing, error mapping, the overall turn already taken by the worker) → ``WireTransport``
+  (``connectors/telegram/wire.py``);
+- ``client_aiohttp``: the same client over the previous transport, a JSON POST on an aiohttp session
+  (kept here as ``AiohttpPost`` for the comparison);
 - ``ptb_bot``: python-telegram-bot's own path, as the chat replies used it before: ``Bot.send_message``
   over ``HTTPXRequest`` with a pool of ``--concurrency`` connections (builds a ``Message`` per answer);
 - ``raw_aiohttp``: a bare ``session.post`` of the JSON, the floor (the old hand-written publisher).
@@ -42,13 +45,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from broadcasts.ratelimit import LocalSlots
 from connectors.telegram.client import TelegramClient
 from connectors.telegram.publisher import TelegramPublisher
-from connectors.telegram.transport import AiohttpTransport
+from connectors.telegram.transport import WireTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:BENCH-token"  # the double's (bench/telegram_double_server.py)
 TIMEOUT = 60.0  # seconds, every path: a loaded machine must not turn into errors
 TEXT = "Hochwasser der Mosel: Der Pegel in Koblenz steigt bis Freitag auf 7,20 m. Ufer meiden."
 Send = Callable[[int], Awaitable[Any]]
+
+
+class AiohttpPost:
+    """The transport before ``WireTransport`` (commit 69532e0), for the comparison."""
+
+    def __init__(self, session: aiohttp.ClientSession, api_url: str, token: str, timeout: float) -> None:
+        self._session = session
+        self._base = f"{api_url.rstrip('/')}/bot{token}/"
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def post(
+        self, method: str, params: dict[str, Any], timeout: float | None = None
+    ) -> tuple[int, Any]:
+        async with self._session.post(
+            self._base + method,
+            data=json.dumps(params, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=self._timeout,
+        ) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def close(self) -> None:
+        pass
 
 
 def cpu() -> float:
@@ -106,8 +132,12 @@ async def main() -> None:
                 ),
             ) as bot,
         ):
-            client = TelegramClient(AiohttpTransport(session, api_url, TOKEN, TIMEOUT), LocalSlots(1e9))
+            client = TelegramClient(AiohttpPost(session, api_url, TOKEN, TIMEOUT), LocalSlots(1e9))
             publisher = TelegramPublisher.over(client, 1e9)
+            wire_client = TelegramClient(
+                WireTransport(api_url, TOKEN, TIMEOUT, connections=args.concurrency), LocalSlots(1e9)
+            )
+            wire = TelegramPublisher.over(wire_client, 1e9)
             base = f"{api_url}/bot{TOKEN}/sendMessage"
 
             async def raw(chat: int) -> None:
@@ -119,6 +149,7 @@ async def main() -> None:
                     assert (await response.json())["ok"] is True
 
             paths: dict[str, Send] = {
+                "client_wire": lambda chat: wire.send(str(chat), TEXT),
                 "client_aiohttp": lambda chat: publisher.send(str(chat), TEXT),
                 "ptb_bot": lambda chat: bot.send_message(chat, TEXT),
                 "raw_aiohttp": raw,
@@ -135,6 +166,7 @@ async def main() -> None:
                     )
             async with session.get(stats_url + "/stats") as response:
                 seen = await response.json()
+            await wire_client.close()
     finally:
         double.terminate()
         double.wait(10)

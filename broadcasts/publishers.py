@@ -95,7 +95,9 @@ class Capabilities:
 class Outgoing:
     """What a channel may need beyond its text, for one delivery: structured facts of the message (from
     ``outbound_messages.meta``) and a key that is unique per delivery and stable across retries (an
-    idempotency key, the webhook's ``X-Koblenz-Delivery``). Publishers that only need the text ignore it."""
+    idempotency key, the webhook's ``X-Koblenz-Delivery``) for channels that post once per message
+    (``audience="once"``); a subscriber channel's deliveries (up to 100,000 of one message) share the
+    message's facts with an empty key. Publishers that only need the text ignore it."""
 
     kind: str  # broadcasts.states.MessageKind value: post, alert, update, allclear
     event: str  # post.published, alert.issued, alert.updated, alert.cancelled

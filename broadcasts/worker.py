@@ -317,9 +317,11 @@ class Worker:
         body = message.texts.get(row.channel)
         if not body:
             raise Rejected(f"no text for channel {row.channel}")
-        outgoing = dataclasses.replace(message.outgoing, key=f"koblenz-{row.id}")
-        if caps.audience == "once" and row.chat_id not in publisher.targets(outgoing.event):
-            return Outcome(row.id, DeliveryState.CANCELLED, error=f"not applicable: {outgoing.event}")
+        outgoing = message.outgoing
+        if caps.audience == "once":  # a post per target: its delivery's own idempotency key
+            if row.chat_id not in publisher.targets(outgoing.event):
+                return Outcome(row.id, DeliveryState.CANCELLED, error=f"not applicable: {outgoing.event}")
+            outgoing = dataclasses.replace(outgoing, key=f"koblenz-{row.id}")
         ref = self._refs.get(row.ref_delivery_id) if row.ref_delivery_id is not None else None
         if row.ref_delivery_id is not None and (ref is None or ref.state != DeliveryState.SENT):
             if (

@@ -9,9 +9,8 @@ import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import aiohttp
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -167,7 +166,7 @@ def cap_alert(
 # What ``registry.publishers`` opens with a Telegram token set, for the service's checks: nothing is sent
 # through these (the Telegram publisher has no HTTP session; the engine tests send via ``running``).
 CHANNELS: tuple[Channel, ...] = (
-    TelegramPublisher(cast(aiohttp.ClientSession, None), "http://127.0.0.1:9", TOKEN),
+    TelegramPublisher("http://127.0.0.1:9", TOKEN),
     FeedPublisher(),
     CapFeedPublisher(),
     BannerPublisher(),

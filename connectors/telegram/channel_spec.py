@@ -13,17 +13,17 @@ from broadcasts.ratelimit import LocalSlots
 from connectors.registry import ChannelSpec
 from connectors.telegram.client import TelegramClient
 from connectors.telegram.publisher import TelegramChannelPublisher, TelegramPublisher
-from connectors.telegram.transport import AiohttpTransport
+from connectors.telegram.transport import WireTransport
 from core.settings import Settings
 
 
 async def open_publisher(settings: Settings, session: aiohttp.ClientSession) -> Publisher:
     return TelegramPublisher(
-        session,
         settings.telegram_api_url,
         settings.telegram_token.get_secret_value(),
         settings.telegram_rate,
         settings.telegram_timeout,
+        settings.delivery_concurrency + 8,
     )
 
 
@@ -33,14 +33,13 @@ def details(settings: Settings) -> dict[str, Any]:
 
 async def open_channel_publisher(settings: Settings, session: aiohttp.ClientSession) -> Publisher:
     """For the ``worker`` command: a client of its own (the server shares the token's one client)."""
-    transport = AiohttpTransport(
-        session,
-        settings.telegram_api_url,
-        settings.telegram_token.get_secret_value(),
-        settings.telegram_timeout,
+    transport = WireTransport(
+        settings.telegram_api_url, settings.telegram_token.get_secret_value(), settings.telegram_timeout, 8
     )
     client = TelegramClient(transport, LocalSlots(settings.telegram_rate))
-    return TelegramChannelPublisher(client, settings.telegram_channel, settings.telegram_rate)
+    return TelegramChannelPublisher(
+        client, settings.telegram_channel, settings.telegram_rate, owns_client=True
+    )
 
 
 def channel_details(settings: Settings) -> dict[str, Any]:

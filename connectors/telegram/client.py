@@ -32,14 +32,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from telegram import TelegramObject
 
 from broadcasts.publishers import RetryAfter, Transient
 from broadcasts.ratelimit import ChatPacer, Clock, LocalSlots, Sleep, Slots
 from connectors.telegram.errors import api_error
 from connectors.telegram.limits import GROUP_PER_MINUTE, PER_CHAT_INTERVAL
-from connectors.telegram.transport import AiohttpTransport, Transport
+from connectors.telegram.transport import Transport, WireTransport
 from core.settings import Settings
 
 __all__ = ["ChatId", "TelegramClient", "open_client"]
@@ -170,6 +169,10 @@ class TelegramClient:
             params["show_alert"] = True
         await self.call("answerCallbackQuery", params)
 
+    async def close(self) -> None:
+        """Close the connections (the client is not used afterwards)."""
+        await self.transport.close()
+
     # -- pacing ---------------------------------------------------------------------------------------
 
     async def _paced(
@@ -232,20 +235,20 @@ def _markup(markup: TelegramObject | dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def open_client(settings: Settings, budget: Slots | None = None) -> AsyncIterator[TelegramClient]:
-    """The bot token's client over its own connection pool, for the composition root (open it once per
-    token and hand it to everything that talks to Telegram). ``budget``: the token's send budget shared
-    with the outbox worker; without it, one in memory at ``TELEGRAM_RATE``."""
-    session = aiohttp.ClientSession(
-        # the outbox's sends, 32 chat updates at once, the long poll
-        connector=aiohttp.TCPConnector(limit=settings.delivery_concurrency + 40, limit_per_host=0)
-    )
-    transport = AiohttpTransport(
-        session,
-        settings.telegram_api_url,
-        settings.telegram_token.get_secret_value(),
-        settings.telegram_timeout,
+    """The bot token's client over its own connections, for the composition root (open it once per token
+    and hand it to everything that talks to Telegram). ``budget``: the token's send budget shared with the
+    outbox worker; without it, one in memory at ``TELEGRAM_RATE``."""
+    client = TelegramClient(
+        WireTransport(
+            settings.telegram_api_url,
+            settings.telegram_token.get_secret_value(),
+            settings.telegram_timeout,
+            # the outbox's sends, 32 chat updates at once, the long poll
+            connections=settings.delivery_concurrency + 40,
+        ),
+        budget or LocalSlots(settings.telegram_rate),
     )
     try:
-        yield TelegramClient(transport, budget or LocalSlots(settings.telegram_rate))
+        yield client
     finally:
-        await session.close()
+        await client.close()

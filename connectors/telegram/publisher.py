@@ -14,13 +14,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import aiohttp
-
 from broadcasts.publishers import Capabilities, Checked, Outgoing, Sent
 from broadcasts.ratelimit import LocalSlots
 from connectors.telegram.client import TelegramClient, chat_key
 from connectors.telegram.limits import EDIT_WINDOW, GROUP_PER_MINUTE, MAX_TEXT, PER_CHAT_INTERVAL, RATE
-from connectors.telegram.transport import AiohttpTransport
+from connectors.telegram.transport import WireTransport
 
 
 class TelegramPublisher(Checked):
@@ -28,23 +26,26 @@ class TelegramPublisher(Checked):
     label = "Telegram"
 
     def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        api_url: str,
-        token: str,
-        rate: float = RATE,
-        timeout: float = 10.0,
+        self, api_url: str, token: str, rate: float = RATE, timeout: float = 10.0, connections: int = 100
     ) -> None:
-        """A publisher over a client of its own on ``session`` (the ``worker`` command, which has no chat
-        channel); the composition root uses :meth:`over` with the token's one client instead."""
-        self._init(TelegramClient(AiohttpTransport(session, api_url, token, timeout), LocalSlots(rate)), rate)
+        """A publisher over a client of its own (the ``worker`` command, which has no chat channel; closed
+        with :meth:`close`); the composition root uses :meth:`over` with the token's one client instead."""
+        self._init(
+            TelegramClient(WireTransport(api_url, token, timeout, connections), LocalSlots(rate)), rate
+        )
+        self._owns_client = True
 
     @classmethod
     def over(cls, client: TelegramClient, rate: float = RATE) -> TelegramPublisher:
         """The publisher over the bot token's one client (shared with the chat channel)."""
         publisher = cls.__new__(cls)
         publisher._init(client, rate)
+        publisher._owns_client = False
         return publisher
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.client.close()
 
     def _init(self, client: TelegramClient, rate: float) -> None:
         self.client = client
@@ -98,8 +99,11 @@ class TelegramChannelPublisher(TelegramPublisher):
     name = "telegram_channel"
     label = "Telegram-Kanal"
 
-    def __init__(self, client: TelegramClient, channel: str, rate: float = RATE) -> None:
+    def __init__(
+        self, client: TelegramClient, channel: str, rate: float = RATE, owns_client: bool = False
+    ) -> None:
         self._init(client, rate)
+        self._owns_client = owns_client
         self.channel = channel
         self.capabilities = dataclasses.replace(
             self.capabilities,

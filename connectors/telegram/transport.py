@@ -1,10 +1,14 @@
-"""The wire under the Telegram client: one JSON POST per Bot API call over a shared aiohttp session.
+"""The wire under the Telegram client: one JSON POST per Bot API call over keep-alive HTTP/1.1.
 
-Measured against python-telegram-bot's own path (``Bot.send_message`` over httpx) for mass fan-out, this
-thin path is an order of magnitude faster and cheaper in CPU (``bench/telegram_transport.py``, figures in
-docs/benchmarks.md, "Telegram transport (issue 9)"), so it carries every call of the bot token: chat
-replies, subscription screens, broadcasts, polling. It maps only the network (timeouts, connection
-errors) to ``Transient``; what the Bot API answers is read by ``errors.api_error``.
+Every call of the bot token goes through it: chat replies, subscription screens, broadcasts, channel
+posts, polling. It maps only the network (timeouts, connection errors, malformed answers) to
+``Transient``; what the Bot API answers is read by ``errors.api_error``. Error texts name the method and
+the kind of failure, never the URL (it contains the token).
+
+``WireTransport`` rides on ``wire.Http1Pool`` rather than an aiohttp session: for mass fan-out the
+sender is CPU-bound, and the lean pool needs a fraction of aiohttp's CPU per request while python-
+telegram-bot's own path (httpx) needs several times more (``bench/telegram_transport.py``, figures in
+docs/benchmarks.md, "Telegram transport").
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-import aiohttp
-
 from broadcasts.publishers import Transient
+from connectors.telegram.wire import Http1Pool, WireError, WireTimeout
+
+JSON = b"application/json"
 
 
 class Transport(Protocol):
@@ -25,31 +30,31 @@ class Transport(Protocol):
         answer was not JSON). Raises ``Transient`` when no answer arrived."""
         ...
 
+    async def close(self) -> None: ...
 
-class AiohttpTransport:
-    def __init__(
-        self, session: aiohttp.ClientSession, api_url: str, token: str, timeout: float = 10.0
-    ) -> None:
-        self._session = session
-        self._base = f"{api_url.rstrip('/')}/bot{token}/"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+class WireTransport:
+    """The Bot API at ``api_url`` for ``token``, over at most ``connections`` keep-alive connections."""
+
+    def __init__(self, api_url: str, token: str, timeout: float = 10.0, connections: int = 100) -> None:
+        self.pool = Http1Pool(f"{api_url.rstrip('/')}/bot{token}/", limit=connections)
+        self._timeout = timeout
 
     async def post(
         self, method: str, params: dict[str, Any], timeout: float | None = None
     ) -> tuple[int, Any]:
+        body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
         try:
-            async with self._session.post(
-                self._base + method,
-                data=json.dumps(params, ensure_ascii=False).encode(),
-                headers={"Content-Type": "application/json"},
-                timeout=self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout),
-            ) as response:
-                try:
-                    body = await response.json(content_type=None)
-                except (json.JSONDecodeError, aiohttp.ContentTypeError, UnicodeDecodeError):
-                    body = None
-                return response.status, body
-        except TimeoutError as exc:
+            answer = await self.pool.post(method, body, self._timeout if timeout is None else timeout, JSON)
+        except WireTimeout as exc:
             raise Transient(f"{method}: timeout") from exc
-        except aiohttp.ClientError as exc:  # never the URL: it contains the token
-            raise Transient(f"{method}: {type(exc).__name__}") from exc
+        except WireError as exc:
+            raise Transient(f"{method}: {exc}") from exc
+        try:
+            parsed = json.loads(answer.body)
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        return answer.status, parsed
+
+    async def close(self) -> None:
+        await self.pool.close()

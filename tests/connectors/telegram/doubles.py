@@ -86,6 +86,9 @@ class FakeTransport:
             }
         return 200, {"ok": True, "result": result}
 
+    async def close(self) -> None:
+        pass
+
     def sends(self, chat_id: int | str | None = None) -> list[Call]:
         return [
             c

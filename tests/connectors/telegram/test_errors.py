@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from broadcasts.publishers import EditImpossible, PublishError, RecipientGone, Rejected, RetryAfter, Transient
 from connectors.telegram.errors import TokenRejected, api_error
-from connectors.telegram.transport import AiohttpTransport
+from connectors.telegram.transport import WireTransport
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 PACKAGE = Path(__file__).resolve().parents[3] / "connectors" / "telegram"
@@ -107,16 +106,17 @@ def test_only_the_mapping_reads_telegrams_descriptions() -> None:
 
 
 @pytest.fixture
-async def double() -> AsyncIterator[tuple[FakeTelegramAPI, AiohttpTransport]]:
+async def double() -> AsyncIterator[tuple[FakeTelegramAPI, WireTransport]]:
     fake = FakeTelegramAPI()
     await fake.start()
-    async with aiohttp.ClientSession() as session:
-        yield fake, AiohttpTransport(session, fake.url, fake.token, timeout=2.0)
+    transport = WireTransport(fake.url, fake.token, timeout=2.0)
+    yield fake, transport
+    await transport.close()
     await fake.stop()
 
 
 async def test_the_doubles_answers_map_like_telegrams(
-    double: tuple[FakeTelegramAPI, AiohttpTransport],
+    double: tuple[FakeTelegramAPI, WireTransport],
 ) -> None:
     fake, transport = double
 
@@ -138,15 +138,14 @@ async def test_the_doubles_answers_map_like_telegrams(
     assert isinstance(throttled, RetryAfter) and throttled.seconds == 3.0
     fake.fail_next(1, status=502, description="Bad Gateway", method="sendMessage")
     assert type(await error("sendMessage", chat_id=7, text="Hallo")) is Transient
-    async with aiohttp.ClientSession() as session:
-        wrong = AiohttpTransport(session, fake.url, "999:wrong", timeout=2.0)
-        status, body = await wrong.post("getMe", {})
-        assert type(api_error("getMe", status, body)) is TokenRejected
+    wrong = WireTransport(fake.url, "999:wrong", timeout=2.0)
+    status, body = await wrong.post("getMe", {})
+    await wrong.close()
+    assert type(api_error("getMe", status, body)) is TokenRejected
 
 
 async def test_no_answer_is_transient_and_the_url_is_not_in_the_error() -> None:
-    async with aiohttp.ClientSession() as session:
-        transport = AiohttpTransport(session, "http://127.0.0.1:9", "123:SECRET", timeout=1.0)
-        with pytest.raises(Transient) as caught:
-            await transport.post("sendMessage", {"chat_id": 1, "text": "x"})
+    transport = WireTransport("http://127.0.0.1:9", "123:SECRET", timeout=1.0)
+    with pytest.raises(Transient) as caught:
+        await transport.post("sendMessage", {"chat_id": 1, "text": "x"})
     assert "SECRET" not in str(caught.value) and str(caught.value).startswith("sendMessage")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from broadcasts import TextTooLong
@@ -14,7 +13,7 @@ from broadcasts.ratelimit import LocalSlots
 from connectors.telegram.client import TelegramClient
 from connectors.telegram.limits import MAX_TEXT
 from connectors.telegram.publisher import TelegramPublisher
-from connectors.telegram.transport import AiohttpTransport
+from connectors.telegram.transport import WireTransport
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 
@@ -28,8 +27,9 @@ async def fake() -> AsyncIterator[FakeTelegramAPI]:
 
 @pytest.fixture
 async def publisher(fake: FakeTelegramAPI) -> AsyncIterator[TelegramPublisher]:
-    async with aiohttp.ClientSession() as session:
-        yield TelegramPublisher(session, fake.url, fake.token, 500.0, 2.0)
+    publisher = TelegramPublisher(fake.url, fake.token, 500.0, 2.0)
+    yield publisher
+    await publisher.close()
 
 
 async def test_send_edit_and_delete(fake: FakeTelegramAPI, publisher: TelegramPublisher) -> None:
@@ -86,11 +86,13 @@ def test_limits_and_capabilities_come_from_one_place() -> None:
 
 
 async def test_the_publisher_and_the_chat_share_the_tokens_client(fake: FakeTelegramAPI) -> None:
-    async with aiohttp.ClientSession() as session:
-        client = TelegramClient(AiohttpTransport(session, fake.url, fake.token), LocalSlots(500.0))
-        publisher = TelegramPublisher.over(client, 500.0)
-        await client.send_message(21, "eine Antwort im Chat")
-        await publisher.send("21", "eine Warnung")  # the same chat: waits for its second
+    client = TelegramClient(WireTransport(fake.url, fake.token), LocalSlots(500.0))
+    publisher = TelegramPublisher.over(client, 500.0)
+    await client.send_message(21, "eine Antwort im Chat")
+    await publisher.send("21", "eine Warnung")  # the same chat: waits for its second
+    await publisher.close()  # not its client: still open
+    await client.send_message(22, "noch eine Antwort")
+    await client.close()
     reply, alert = fake.messages_to(21)
     assert publisher.client is client and (reply.text, alert.text) == ("eine Antwort im Chat", "eine Warnung")
     assert fake.violations == []  # the double enforces one message per second per chat
@@ -102,6 +104,9 @@ class _Unused:
     ) -> tuple[int, object]:
         raise AssertionError("no call expected")
 
+    async def close(self) -> None:
+        pass
+
 
 async def test_the_city_channel_gets_one_post_edited_by_updates_and_answered_by_the_all_clear(
     fake: FakeTelegramAPI,
@@ -111,19 +116,15 @@ async def test_the_city_channel_gets_one_post_edited_by_updates_and_answered_by_
     from broadcasts.publishers import Sent
     from connectors.telegram.publisher import TelegramChannelPublisher
 
-    async with aiohttp.ClientSession() as session:
-        client = TelegramClient(AiohttpTransport(session, fake.url, fake.token, 2.0), LocalSlots(500.0))
-        channel = TelegramChannelPublisher(client, "@stadt_koblenz", 500.0)
-        assert channel.name == "telegram_channel" and channel.capabilities.audience == "once"
-        assert channel.targets("alert.issued") == ["@stadt_koblenz"] == channel.targets("post.published")
-        sent = await channel.send("@stadt_koblenz", "⚠️ Gefahr – Stadt Koblenz\n\nHochwasser an der Mosel")
-        assert isinstance(sent, Sent) and sent.url == f"https://t.me/stadt_koblenz/{sent.id}"
-        await channel.edit(
-            "@stadt_koblenz", sent.id, "🔄 Aktualisiert: Hochwasser an der Mosel, Pegel 7,20 m"
-        )
-        clear = await channel.send(
-            "@stadt_koblenz", "✅ Entwarnung: Hochwasser an der Mosel", reply_to=sent.id
-        )
+    client = TelegramClient(WireTransport(fake.url, fake.token, 2.0), LocalSlots(500.0))
+    channel = TelegramChannelPublisher(client, "@stadt_koblenz", 500.0, owns_client=True)
+    assert channel.name == "telegram_channel" and channel.capabilities.audience == "once"
+    assert channel.targets("alert.issued") == ["@stadt_koblenz"] == channel.targets("post.published")
+    sent = await channel.send("@stadt_koblenz", "⚠️ Gefahr – Stadt Koblenz\n\nHochwasser an der Mosel")
+    assert isinstance(sent, Sent) and sent.url == f"https://t.me/stadt_koblenz/{sent.id}"
+    await channel.edit("@stadt_koblenz", sent.id, "🔄 Aktualisiert: Hochwasser an der Mosel, Pegel 7,20 m")
+    clear = await channel.send("@stadt_koblenz", "✅ Entwarnung: Hochwasser an der Mosel", reply_to=sent.id)
+    await channel.close()
     [first, answer] = fake.messages_to("@stadt_koblenz")
     assert fake.current_text("@stadt_koblenz", first.message_id).startswith("🔄 Aktualisiert")
     assert answer.text.startswith("✅ Entwarnung") and isinstance(clear, Sent)
