@@ -39,7 +39,6 @@ from broadcasts.publishers import Publisher
 from broadcasts.ratelimit import Slots
 from catalog.links import last_result as last_link_check
 from catalog.links import weekly as weekly_link_check
-from catalog.model import load_catalog
 from catalog.revisions import LiveCatalog
 from catalog.revisions import current as edited_catalog
 from connectors import registry
@@ -203,6 +202,18 @@ async def _feeds(app: web.Application) -> AsyncIterator[None]:
             yield
 
 
+async def _catalog_reload(app: web.Application) -> AsyncIterator[None]:
+    """``koblenz-bot catalog import`` reaches the running bot: every ``CATALOG_RELOAD_INTERVAL`` seconds a
+    few ``stat`` calls; a changed seed is read, the revisions laid over it again, and swapped in."""
+    interval = app[SETTINGS].catalog_reload_interval
+    if interval <= 0:
+        yield
+        return
+    live, sessions = app[LIVE_CATALOG], sessionmaker(app[ENGINE])
+    async with periodic("catalog-reload", interval, lambda: live.refresh(sessions)):
+        yield
+
+
 async def _link_check(app: web.Application) -> AsyncIterator[None]:
     """The catalog's links, checked weekly (``koblenz-bot catalog check-links``); /health shows the result."""
     async with weekly_link_check(app[SETTINGS]):
@@ -212,11 +223,12 @@ async def _link_check(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     settings: Settings, alerts: AlertSource | None = None, manage_rasa: bool | None = None
 ) -> web.Application:
-    catalog = load_catalog(settings.catalog_dir)
+    # the seed on disk, watched: console edits and a `catalog import` update ``catalog`` in place
+    live = LiveCatalog.from_directory(settings.catalog_dir, PHRASES_FILE)
+    catalog = live.catalog
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[CATALOG] = catalog
-    live = LiveCatalog.from_files(catalog, PHRASES_FILE)  # updates ``catalog`` in place (console edits)
     app[LIVE_CATALOG] = live
     app[LIMITER] = RateLimiter(settings.chat_rate_per_minute)
     key = load_or_create_key(settings.pseudonym_key, settings.state_dir)
@@ -271,7 +283,9 @@ def create_app(
         await supervisor.stop()
         await session.close()
 
-    app.cleanup_ctx.extend([_database, _telegram_client, _conversation, _conversation_purger, _link_check])
+    app.cleanup_ctx.extend(
+        [_database, _telegram_client, _conversation, _conversation_purger, _catalog_reload, _link_check]
+    )
     app.router.add_routes(bot.http.routes())
     app.router.add_routes(connectors.rasa_rest.routes())
     app.router.add_get("/health", health_handler)

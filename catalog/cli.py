@@ -7,10 +7,12 @@
 
 ``check-links`` exits 1 when a link is broken (and keeps the result for ``/health``); ``stale`` lists the
 facts whose last check is older than the given age and always exits 0. ``export`` writes the current
-catalog (the seed with the editors' revisions from the console, ``catalog.revisions``) as the seed YAML
+catalog (the seed with the editors' revisions of services and offices from the console,
+``catalog.revisions``) as the seed YAML
 into a new directory, and with ``--phrases`` the citizens' phrasings in the ``nlu/phrases/services.yml``
 format; ``import`` checks every record first and exits 1 without changing
-anything when one is bad (``catalog.transfer``). Output for people is German."""
+anything when one is bad (``catalog.transfer``); a running ``serve`` takes the new catalog within
+``CATALOG_RELOAD_INTERVAL`` seconds (``catalog.revisions.LiveCatalog.refresh``). Output for people is German."""
 
 from __future__ import annotations
 
@@ -150,7 +152,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
         print(error.message)
         return 1
     edited = (
-        f"mit den Änderungen aus der Konsole ({len(overlaid.applied)} Dienste)"
+        f"mit den Änderungen aus der Konsole ({len(overlaid.applied)} Dienste, "
+        f"{len(overlaid.applied_offices)} Ämter)"
         if read
         else "ohne Änderungen aus der Konsole (die Datenbank ist nicht eingerichtet)"
     )
@@ -170,11 +173,18 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     except CatalogError as error:
         print(error.message)
         return 1
+    reload = settings.catalog_reload_interval
+    after = (
+        f"Ein laufender Bot übernimmt ihn innerhalb von etwa {reload:g} Sekunden, ohne Neustart. Neue Dienste "
+        "erkennt der Chat erst nach `koblenz-bot nlu retrain` (oder „Neu trainieren“ in der Konsole)."
+        if reload > 0
+        else "Ein laufender Bot prüft den Katalog nicht (KOBLENZ_BOT_CATALOG_RELOAD_INTERVAL=0): Damit er die "
+        "neuen Inhalte verwendet, `koblenz-bot nlu retrain` (oder „Neu trainieren“ in der Konsole) und den "
+        "Bot neu starten."
+    )
     print(
         f"Katalog ersetzt: {len(catalog.services)} Dienste, {len(catalog.offices)} Ämter, "
-        f"{len(catalog.stadtteile)} Stadtteile in {settings.catalog_dir}.\n"
-        "Damit der Bot die neuen Inhalte verwendet: `koblenz-bot nlu retrain` (oder „Neu trainieren“ in "
-        "der Konsole) und den Bot neu starten."
+        f"{len(catalog.stadtteile)} Stadtteile in {settings.catalog_dir}.\n{after}"
     )
     return 0
 

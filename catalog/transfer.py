@@ -9,7 +9,10 @@ leading comment block of a source file kept, e.g. the sources of ``stadtteile.ya
 checks every record of DIR through ``catalog.model``'s validation first and lists every problem (file,
 record, field) without changing anything; only when all records are valid does it replace the catalog
 directory, atomically: the new tree is written beside it and exchanged with it in one step
-(``renameat2(RENAME_EXCHANGE)`` on Linux; elsewhere two renames in quick succession).
+(``renameat2(RENAME_EXCHANGE)`` on Linux; elsewhere two renames in quick succession). A running ``serve``
+notices the new directory and takes it without a restart (``catalog.revisions.LiveCatalog.refresh``,
+every ``CATALOG_RELOAD_INTERVAL`` seconds); it never reads a half-exchanged tree (it checks that nothing
+changed while it read, else it reads again at the next check).
 """
 
 from __future__ import annotations

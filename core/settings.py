@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     rasa_config: Path = PROJECT_ROOT / "nlu" / "config.yml"
     model_dir: Path = PROJECT_ROOT / "nlu" / "models"
     catalog_dir: Path = PROJECT_ROOT / "data"
+    catalog_reload_interval: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="seconds between two checks whether the catalog directory changed (`catalog import`); "
+        "a running `serve` then takes the new catalog without a restart. 0: no checks",
+    )
     state_dir: Path = PROJECT_ROOT / "var"
     retention_days: int = Field(default=30, ge=1, le=3650)
     purge_interval_seconds: int = Field(default=3600, ge=10)

@@ -96,6 +96,15 @@ def routes() -> list[web.AbstractRouteDef]:
             "/dienste/{service:[a-z0-9-]+}/verlauf/{revision:\\d+}/zuruecksetzen", catalog_pages.restore
         ),
         web.post("/fragen/formulierung", catalog_pages.add_phrasing),
+        # the offices the services point to: opening hours, address, contact (catalog_pages, same rules)
+        web.get("/aemter", catalog_pages.offices_list),
+        web.get("/aemter/{office:[a-z0-9-]+}", catalog_pages.office_edit_page),
+        web.post("/aemter/{office:[a-z0-9-]+}", catalog_pages.office_edit_post),
+        web.get("/aemter/{office:[a-z0-9-]+}/verlauf", catalog_pages.office_history_page),
+        web.get("/aemter/{office:[a-z0-9-]+}/verlauf/{revision:\\d+}", catalog_pages.office_revision_page),
+        web.post(
+            "/aemter/{office:[a-z0-9-]+}/verlauf/{revision:\\d+}/zuruecksetzen", catalog_pages.office_restore
+        ),
         # administration
         web.get("/benutzer", pages.users_get),
         web.post("/benutzer", pages.user_add),

@@ -1,13 +1,15 @@
 """The editors' catalog ("Dienste"): the list of services, the edit form (facts, links, citizens'
 phrasings), the server-rendered diff before saving, the history with "Zurücksetzen", and the one-click
-phrasing from the unanswered-questions report.
+phrasing from the unanswered-questions report. The same for the offices ("Ämter", ``/console/aemter``):
+name, address, opening hours (one row per time block: weekday checkboxes, opening and closing time, a
+note, "entfernen"; two empty rows to add one), contact facts, accessibility, sources.
 
 Everything goes through ``catalog.revisions.LiveCatalog`` (handed over by the root): its validation (the
 catalog model's rules plus a known office, https links, fees as amounts, phrasings neither empty nor
 repeated), its revisions (who, role, when, the full record, a comment) and its live update: the chat
 answers with the saved record at once. Every handler calls ``need(request, "catalog.edit")`` first;
-every change is in the audit log. Forms: one field per fact, one row per fee and link (two empty rows to
-add one; "Entfernen" to drop one), one phrasing per line.
+every change is in the audit log. Forms: one field per fact, one row per fee, link and opening-hours
+block (two empty rows to add one; "Entfernen" to drop one), one phrasing per line. No script needed.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from aiohttp import web
 
 import connectors.console.pages as pages
 from broadcasts.berlin import show
-from catalog.model import Service, fold
+from catalog.model import DAY_NAMES, Office, Service, fold
 from catalog.revisions import (
+    OFFICE,
+    WEEKDAYS,
     CatalogRevision,
     EditConflict,
     EditRefused,
@@ -30,6 +34,7 @@ from catalog.revisions import (
     LiveCatalog,
     Loc,
     entry_of,
+    office_of,
     phrasing_key,
     service_json,
 )
@@ -369,6 +374,7 @@ def _edit_context(
         "link_kinds": LINK_KINDS,
         "appointment": APPOINTMENT,
         "unconfirmed": live.catalog.services[service_id].unconfirmed_links,
+        "office_link": live.catalog.office_of(live.catalog.services[service_id]),
         "edited": live.edited(service_id),
         "may_retrain": allowed(need(request, PERMISSION).role, "nlu.retrain")
         and request.config_dict.get(RETRAIN) is not None,
@@ -412,6 +418,8 @@ async def edit_post(request: web.Request) -> web.StreamResponse:
             "service_diff.html",
             {
                 "service_id": service_id,
+                "base_url": f"/console/dienste/{service_id}",
+                "what": "der Dienst",
                 "title": current.service.title,
                 "changes": changes,
                 "hidden": {k: v for k, v in values.items() if k not in ("_csrf", "action", "comment")},
@@ -465,6 +473,8 @@ async def history_page(request: web.Request) -> web.StreamResponse:
         "service_history.html",
         {
             "service_id": service_id,
+            "base_url": f"/console/dienste/{service_id}",
+            "what": "der Dienst",
             "title": live.catalog.services[service_id].title,
             "rows": [
                 {
@@ -505,6 +515,8 @@ async def revision_page(request: web.Request) -> web.StreamResponse:
         "service_diff.html",
         {
             "service_id": service_id,
+            "base_url": f"/console/dienste/{service_id}",
+            "what": "der Dienst",
             "title": live.catalog.services[service_id].title,
             "changes": changes,
             "hidden": {"base": str(newest or "")},
@@ -569,3 +581,357 @@ async def add_phrasing(request: web.Request) -> web.StreamResponse:
     )
     days = values.get("tage", "30")
     raise web.HTTPSeeOther(f"/console/fragen?tage={days if days.isdigit() else '30'}&meldung=formulierung")
+
+
+# -- offices ("Ämter"): name, address, opening hours, contact -------------------------------------------
+
+Values = Mapping[str, str | list[str]]  # the posted office form: checkboxes as lists
+OFFICE_TEXT = ("name", "hours_note", "phone", "email", "web", "accessibility", "reviewed")
+HOURS_PARTS = ("opens", "closes", "note")
+OFFICE_LABELS = {
+    "name": "Name",
+    "street": "Straße und Hausnummer",
+    "postcode": "Postleitzahl",
+    "city": "Ort",
+    "address": "Anschrift",
+    "hours": "Öffnungszeiten",
+    "hours_note": "Hinweis zu den Öffnungszeiten",
+    "phone": "Telefon",
+    "email": "E-Mail",
+    "web": "Internetseite",
+    "accessibility": "Barrierefreiheit",
+    "sources": "Quellen",
+    "reviewed": "Geprüft am",
+}
+
+
+def _office_id(request: web.Request, live: LiveCatalog) -> str:
+    office_id = request.match_info["office"]
+    if office_id not in live.catalog.offices:
+        raise web.HTTPNotFound(text="Dieses Amt gibt es im Katalog nicht.")
+    return office_id
+
+
+def _text(values: Values, name: str) -> str:
+    value = values.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _days(values: Values, row: int) -> list[str]:
+    value = values.get(f"hours-{row}-days[]", [])
+    return [day.strip() for day in ([value] if isinstance(value, str) else value) if day.strip()]
+
+
+def office_form_values(office: Office) -> dict[str, str | list[str]]:
+    values: dict[str, str | list[str]] = {
+        "name": office.name,
+        "street": office.address.street if office.address else "",
+        "postcode": office.address.postcode if office.address else "",
+        "city": office.address.city if office.address else "Koblenz",
+        "hours_note": office.hours_note or "",
+        "phone": office.phone or "",
+        "email": office.email or "",
+        "web": str(office.web or ""),
+        "accessibility": office.accessibility or "",
+        "sources": "\n".join(str(s) for s in office.sources),
+        "reviewed": office.reviewed.isoformat(),
+        "hours_rows": str(len(office.hours) + EXTRA_ROWS),
+    }
+    for index, block in enumerate(office.hours):
+        values.update(
+            {
+                f"hours-{index}-days[]": list(block.days),
+                f"hours-{index}-opens": block.opens,
+                f"hours-{index}-closes": block.closes,
+                f"hours-{index}-note": block.note or "",
+            }
+        )
+    return values
+
+
+@dataclass
+class OfficeProposal:
+    """What the office form says, as the catalog model's raw record (the seed's layout)."""
+
+    raw: dict[str, Any]
+    hours_rows: list[int]  # form row of each opening-hours block in ``raw``
+
+
+def office_proposal(values: Values, office_id: str) -> OfficeProposal:
+    raw: dict[str, Any] = {"id": office_id}
+    for name in OFFICE_TEXT:
+        raw[name] = _text(values, name) or None
+    raw["name"] = raw["name"] or ""
+    street, postcode = _text(values, "street"), _text(values, "postcode")
+    # the city alone (it is prefilled) is no address
+    raw["address"] = (
+        {"street": street, "postcode": postcode, "city": _text(values, "city") or "Koblenz"}
+        if street or postcode
+        else None
+    )
+    raw["sources"] = _lines(_text(values, "sources"))
+    hours, rows = [], []
+    for row in range(_rows({"hours_rows": _text(values, "hours_rows")}, "hours_rows")):
+        days = _days(values, row)
+        parts = {part: _text(values, f"hours-{row}-{part}") for part in HOURS_PARTS}
+        if _text(values, f"hours-{row}-remove") or not (days or any(parts.values())):
+            continue
+        hours.append(
+            {"days": days, "from": parts["opens"], "to": parts["closes"], "note": parts["note"] or None}
+        )
+        rows.append(row)
+    raw["hours"] = hours
+    return OfficeProposal(raw, rows)
+
+
+def office_field_errors(problems: Mapping[Loc, str], found: OfficeProposal) -> dict[str, str]:
+    """Problems by location → messages by form field id (the error summary links to them)."""
+    errors: dict[str, str] = {}
+
+    def add(field: str, message: str) -> None:
+        errors[field] = f"{errors[field]} {message}" if field in errors else message
+
+    for loc, message in problems.items():
+        head = str(loc[0]) if loc else ""
+        if head == "hours" and len(loc) >= 2 and isinstance(loc[1], int):
+            row = found.hours_rows[loc[1]] if loc[1] < len(found.hours_rows) else 0
+            part = str(loc[2]) if len(loc) > 2 and str(loc[2]) in ("days", *HOURS_PARTS) else "days"
+            add(f"f-hours-{row}-{part}", f"Zeitraum {row + 1}: {message}")
+        elif head == "address":
+            part = str(loc[1]) if len(loc) > 1 and str(loc[1]) in ("street", "postcode", "city") else "street"
+            add(f"f-{part}", f"{OFFICE_LABELS[part]}: {message}")
+        elif head == "sources" and len(loc) >= 2 and isinstance(loc[1], int):
+            add("f-sources", f"Quellen, Zeile {loc[1] + 1}: {message}")
+        elif head in OFFICE_LABELS and head not in ("hours", "address"):
+            add(f"f-{head}", f"{OFFICE_LABELS[head]}: {message}")
+        else:
+            add("f-name", message)
+    return errors
+
+
+def _office_plain(office: Office, name: str) -> str:
+    if name == "address":
+        return office.address.one_line() if office.address else ""
+    if name == "hours":
+        return "\n".join(office.hours_lines())
+    value = getattr(office, name)
+    if isinstance(value, tuple):
+        return "\n".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def office_diff(old: Office, new: Office) -> list[Change]:
+    """Field by field, old → new, in the form's order (the opening hours as the lines the chat shows)."""
+    changes = []
+    for name in ("name", "address", "hours", "hours_note", "phone", "email", "web", "accessibility"):
+        before, after = _office_plain(old, name), _office_plain(new, name)
+        if before != after:
+            changes.append(Change(OFFICE_LABELS[name], before, after))
+    for name in ("sources", "reviewed"):
+        before, after = _office_plain(old, name), _office_plain(new, name)
+        if before != after:
+            changes.append(Change(OFFICE_LABELS[name], before, after))
+    return changes
+
+
+async def offices_list(request: web.Request) -> web.StreamResponse:
+    need(request, PERMISSION)
+    live = live_of(request)
+    rows = []
+    for office in sorted(live.catalog.offices.values(), key=lambda o: fold(o.name)):
+        rows.append(
+            {
+                "id": office.id,
+                "name": office.name,
+                "address": office.address.one_line() if office.address else "",
+                "hours": len(office.hours),
+                "services": len(live.services_of(office.id)),
+                "edited": live.office_edited(office.id),
+            }
+        )
+    return render(request, "offices.html", {"rows": rows})
+
+
+def _office_context(
+    request: web.Request, live: LiveCatalog, office_id: str, values: Values, base: str
+) -> dict[str, Any]:
+    rows = _rows({"hours_rows": _text(values, "hours_rows")}, "hours_rows")
+    return {
+        "office_id": office_id,
+        "title": live.catalog.offices[office_id].name,
+        "v": values,
+        "base": base,
+        "hours_rows": rows,
+        "chosen_days": {row: _days(values, row) for row in range(rows)},
+        "weekdays": WEEKDAYS,
+        "day_short": DAY_NAMES,
+        "services": sorted(live.services_of(office_id), key=lambda s: fold(s.title)),
+        "edited": live.office_edited(office_id),
+    }
+
+
+async def office_edit_page(request: web.Request) -> web.StreamResponse:
+    need(request, PERMISSION)
+    live = live_of(request)
+    office_id = _office_id(request, live)
+    newest = await live.newest_id(sessions_of(request), office_id, OFFICE)
+    values = office_form_values(live.catalog.offices[office_id])
+    context = _office_context(request, live, office_id, values, str(newest or ""))
+    return render(request, "office_edit.html", context | {"errors": {}})
+
+
+async def _office_values(request: web.Request) -> dict[str, str | list[str]]:
+    return {
+        k: v if isinstance(v, str) else [i for i in v if isinstance(i, str)]
+        for k, v in (await form_of(request)).items()
+        if isinstance(v, str | list)
+    }
+
+
+async def office_edit_post(request: web.Request) -> web.StreamResponse:
+    need(request, PERMISSION)
+    live = live_of(request)
+    office_id = _office_id(request, live)
+    values = await _office_values(request)
+    action = _text(values, "action") or "vorschau"
+    current = live.catalog.offices[office_id]
+    found = office_proposal(values, office_id)
+    office, problems = live.check_office(office_id, found.raw)
+    base = _text(values, "base")
+    if office is None or action == "bearbeiten":
+        errors = office_field_errors(problems, found)
+        context = _office_context(request, live, office_id, values, base)
+        return render(request, "office_edit.html", context | {"errors": errors}, 422 if errors else 200)
+    changes = office_diff(current, office)
+    url = f"/console/aemter/{office_id}"
+    if action != "speichern":
+        return render(
+            request,
+            "service_diff.html",
+            {
+                "base_url": url,
+                "what": "das Amt",
+                "title": current.name,
+                "changes": changes,
+                "hidden": {k: v for k, v in values.items() if k not in ("_csrf", "action", "comment")},
+                "comment": _text(values, "comment"),
+                "action_url": url,
+                "restore": None,
+            },
+        )
+    if not changes:
+        raise web.HTTPSeeOther(f"{url}?meldung=unveraendert")
+    revision = await _save_office(request, live, office, _text(values, "comment"), _base({"base": base}))
+    await audit(
+        request,
+        "console.catalog.office.edit",
+        f"office:{office_id}",
+        {"revision": revision.id, "fields": [c.field for c in changes], "comment": revision.comment},
+    )
+    raise web.HTTPSeeOther(f"{url}?meldung=gespeichert")
+
+
+async def _save_office(
+    request: web.Request,
+    live: LiveCatalog,
+    office: Office,
+    comment: str,
+    expected: int | None,
+    restored_from: int | None = None,
+) -> CatalogRevision:
+    user = need(request, PERMISSION)
+    try:
+        return await live.save_office(
+            sessions_of(request), office, user.name, user.role, comment, expected, restored_from
+        )
+    except EditConflict as conflict:
+        raise web.HTTPConflict(text=conflict.message) from None
+    except EditRefused as refused:
+        raise web.HTTPUnprocessableEntity(
+            text="Dieser Stand erfüllt die Regeln des Katalogs nicht mehr und wurde nicht gespeichert: "
+            + "; ".join(refused.problems.values())
+        ) from None
+
+
+async def office_history_page(request: web.Request) -> web.StreamResponse:
+    need(request, PERMISSION)
+    live = live_of(request)
+    office_id = _office_id(request, live)
+    rows = await live.history(sessions_of(request), office_id, OFFICE)
+    edited = live.office_edited(office_id)
+    return render(
+        request,
+        "service_history.html",
+        {
+            "base_url": f"/console/aemter/{office_id}",
+            "title": live.catalog.offices[office_id].name,
+            "rows": [
+                {
+                    "id": row.id,
+                    "when": when(row.created_at),
+                    "author": row.author,
+                    "role": ROLE_NAMES.get(row.role, row.role),
+                    "comment": row.comment,
+                    "restored_from": row.restored_from,
+                    "current": edited == row.id,
+                }
+                for row in rows
+            ],
+            "seed_current": edited is None,
+        },
+    )
+
+
+async def _office_revision(request: web.Request, live: LiveCatalog, office_id: str) -> tuple[int, Office]:
+    revision_id = int(request.match_info["revision"])
+    if revision_id == 0:  # the seed (YAML) itself
+        return 0, live.seed_office(office_id)
+    row = await live.revision(sessions_of(request), office_id, revision_id, OFFICE)
+    if row is None:
+        raise web.HTTPNotFound(text="Diese Fassung gibt es nicht.")
+    return revision_id, office_of(row.record)
+
+
+async def office_revision_page(request: web.Request) -> web.StreamResponse:
+    need(request, PERMISSION)
+    live = live_of(request)
+    office_id = _office_id(request, live)
+    revision_id, office = await _office_revision(request, live, office_id)
+    newest = await live.newest_id(sessions_of(request), office_id, OFFICE)
+    url = f"/console/aemter/{office_id}"
+    return render(
+        request,
+        "service_diff.html",
+        {
+            "base_url": url,
+            "what": "das Amt",
+            "title": live.catalog.offices[office_id].name,
+            "changes": office_diff(live.catalog.offices[office_id], office),
+            "hidden": {"base": str(newest or "")},
+            "comment": "",
+            "action_url": f"{url}/verlauf/{revision_id}/zuruecksetzen",
+            "restore": revision_id,
+        },
+    )
+
+
+async def office_restore(request: web.Request) -> web.StreamResponse:
+    need(request, PERMISSION)
+    live = live_of(request)
+    office_id = _office_id(request, live)
+    values = await _office_values(request)
+    revision_id, office = await _office_revision(request, live, office_id)
+    url = f"/console/aemter/{office_id}"
+    if not office_diff(live.catalog.offices[office_id], office):
+        raise web.HTTPSeeOther(f"{url}?meldung=unveraendert")
+    name = f"Fassung {revision_id}" if revision_id else "Ausgangsstand (YAML)"
+    comment = _text(values, "comment") or f"Zurückgesetzt auf {name}"
+    expected = _base({"base": _text(values, "base")})
+    revision = await _save_office(request, live, office, comment, expected, revision_id or None)
+    await audit(
+        request,
+        "console.catalog.office.restore",
+        f"office:{office_id}",
+        {"revision": revision.id, "restored_from": revision_id, "comment": revision.comment},
+    )
+    raise web.HTTPSeeOther(f"{url}?meldung=zurueckgesetzt")

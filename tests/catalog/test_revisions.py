@@ -215,7 +215,7 @@ async def test_export_writes_the_catalog_with_the_revisions(
     monkeypatch.setenv("KOBLENZ_BOT_STATE_DIR", str(tmp_path / "state"))
     out, phrases = tmp_path / "export", tmp_path / "services.yml"
     assert await _run(["catalog", "export", str(out), "--phrases", str(phrases)]) == 0
-    assert "mit den Änderungen aus der Konsole (1 Dienste)" in capsys.readouterr().out
+    assert "mit den Änderungen aus der Konsole (1 Dienste, 0 Ämter)" in capsys.readouterr().out
     exported = load_catalog(out)
     assert exported.services["personalausweis"].fees[0].amount == "49,00 €"
     assert exported.services["reisepass"] == seed.services["reisepass"]

@@ -328,7 +328,9 @@ async def test_a_question_from_the_report_becomes_a_phrasing_in_one_click(stack:
     )
     assert response.status == 303 and "meldung=formulierung" in response.headers["Location"]
     (revision,) = await stack.revisions()
-    assert revision.service_id == "hundesteuer" and revision.record["phrasings"][-1] == UNKNOWN_QUESTION
+    assert (revision.kind, revision.record_id) == ("service", "hundesteuer") and revision.record["phrasings"][
+        -1
+    ] == UNKNOWN_QUESTION
     assert await stack.audits("console.catalog.phrasing") == 1
     edit = await edit_form(client, "hundesteuer")
     assert edit["phrasings"].splitlines()[-1] == UNKNOWN_QUESTION

@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, exp
 
 from app.web import create_app
 from broadcasts.subscribers import subscribe
+from catalog.model import load_catalog
 from core.db import create_engine, migrate, sessionmaker
 from core.net import free_port
 from core.paths import PROJECT_ROOT
@@ -460,6 +461,8 @@ def test_press_office_four_eyes_dst_and_calendar(stack: Stack, new_page: Callabl
 
 
 def test_every_page_at_tablet_width_and_200_percent_zoom(stack: Stack, new_page: Callable[..., Page]) -> None:
+    assert stack.settings is not None
+    office = min(load_catalog(stack.settings.catalog_dir).offices)  # any office: its page, history, seed
     for viewport, suffix in ((TABLET, "tablet"), (ZOOM_200, "zoom")):
         page = new_page(viewport)
         sign_in(page, stack, "anna")
@@ -474,6 +477,10 @@ def test_every_page_at_tablet_width_and_200_percent_zoom(stack: Stack, new_page:
             "/console/dienste/personalausweis",
             "/console/dienste/personalausweis/verlauf",
             "/console/dienste/personalausweis/verlauf/0",
+            "/console/aemter",
+            f"/console/aemter/{office}",
+            f"/console/aemter/{office}/verlauf",
+            f"/console/aemter/{office}/verlauf/0",
         ):
             page.goto(f"{stack.url}{path}")
             no_horizontal_scroll(page)
@@ -501,4 +508,19 @@ def test_every_page_at_tablet_width_and_200_percent_zoom(stack: Stack, new_page:
             shot(page, "console-sprachmodell")
         page.goto(f"{stack.url}/console/gibt-es-nicht")
         expect(page.get_by_role("heading", name="Nicht gefunden")).to_be_visible()
+        axe(page)
+        # an office's opening hours: a new time block with a named error, then its preview
+        page.goto(f"{stack.url}/console/aemter/{office}")
+        page.get_by_label("Mittwoch").last.check()
+        page.get_by_label("Öffnet um").last.fill("09:00")
+        page.get_by_label("Schließt um").last.fill("08:00")
+        page.get_by_role("button", name="Vorschau der Änderungen").click()
+        expect(page.get_by_role("heading", name="Bitte prüfen Sie Ihre Eingaben")).to_be_visible()
+        no_horizontal_scroll(page)
+        axe(page)
+        page.get_by_label("Schließt um").last.fill("12:00")
+        page.get_by_role("button", name="Vorschau der Änderungen").click()
+        expect(page.get_by_role("heading", name=re.compile("^Vorschau der Änderungen: "))).to_be_visible()
+        expect(page.locator("ins", has_text="Mi: 09:00–12:00 Uhr")).to_be_visible()
+        no_horizontal_scroll(page)
         axe(page)
