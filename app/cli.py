@@ -19,7 +19,7 @@ from broadcasts.cli import register as register_broadcasts
 from catalog.cli import register as register_catalog
 from connectors import registry
 from connectors.console.cli import register as register_users
-from core import KoblenzError
+from core import KoblenzError, heap
 from core.net import free_port
 from core.paths import PROJECT_ROOT
 from core.settings import Settings, load_settings
@@ -36,7 +36,13 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     print(
         f"Koblenz bot: http://{settings.host}:{settings.port}/ (NLU at {settings.rasa_url})", file=sys.stderr
     )
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    app = create_app(settings)
+
+    async def settle(_app: web.Application) -> None:  # after every part has started
+        heap.settle()
+
+    app.on_startup.append(settle)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 
 

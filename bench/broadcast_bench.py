@@ -383,6 +383,7 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
             "turns_per_second": per_second(trace["turns"]),
             "writes": busiest_second([t for _chat, t in trace["writes"]], args.rate),
             "write_to_arrival_ms": delays(trace["writes"], times["arrivals"]),
+            "worker_loop_stalls_over_20ms": trace["stalls"],
         }
     return result
 
@@ -475,10 +476,94 @@ def run_worker(trace: str | None) -> None:
         return request(self, data)
 
     wire._Connection.request = traced_request  # type: ignore[method-assign]
+    stalls = watch_the_loop()
     try:
         getattr(importlib.import_module(module), function)()
     finally:
-        Path(trace).write_text(json.dumps({"turns": turns, "writes": writes}))
+        Path(trace).write_text(json.dumps({"turns": turns, "writes": writes, "stalls": stalls()}))
+
+
+def watch_the_loop(limit: float = 0.02) -> Any:
+    """Where the worker's event loop is held up: a loop callback stamps a heartbeat every 2 ms; a thread
+    looks every 2 ms, and while the heartbeat is older than ``limit`` it samples the main thread's stack.
+    Returns a function that tells the number of stalls, the seconds lost, and the most sampled frames
+    (our innermost frame | the innermost frame)."""
+    import asyncio as _asyncio
+    import threading
+    import traceback
+
+    state: dict[str, Any] = {"count": 0, "seconds": 0.0, "where": Counter()}
+    beat = [time.monotonic()]
+    main = threading.main_thread().ident or 0
+
+    def heartbeat(loop: Any) -> None:
+        beat[0] = time.monotonic()
+        loop.call_later(0.002, heartbeat, loop)
+
+    policy_new_loop = _asyncio.events.new_event_loop
+
+    def new_loop() -> Any:
+        loop = policy_new_loop()
+        loop.call_soon(heartbeat, loop)
+        return loop
+
+    _asyncio.events.new_event_loop = new_loop  # asyncio.run (the worker command) creates its loop here
+
+    def watch() -> None:
+        stalled_since: float | None = None
+        while True:
+            time.sleep(0.002)
+            lag = time.monotonic() - beat[0]
+            if lag > limit:
+                if stalled_since is None:
+                    stalled_since = beat[0]
+                    state["count"] += 1
+                frame = sys._current_frames().get(main)
+                if frame is not None:
+                    stack = traceback.extract_stack(frame)
+                    ours = [f for f in stack if "/site-packages/" not in f.filename]
+                    inner = stack[-1]
+                    key = (
+                        f"{ours[-1].filename.rsplit('/', 2)[-2:]}:{ours[-1].lineno} {ours[-1].name}"
+                        f" | {inner.filename.rsplit('/', 1)[-1]}:{inner.lineno} {inner.name}"
+                        if ours
+                        else f"{inner.filename}:{inner.lineno}"
+                    )
+                    state["where"][key] += 1
+            elif stalled_since is not None:
+                state["seconds"] += beat[0] - stalled_since
+                stalled_since = None
+
+    threading.Thread(target=watch, daemon=True).start()
+    import gc
+
+    collections: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, Any]) -> None:  # how long the garbage collector holds the loop
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            collections[info["generation"]].append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(timed)
+
+    def summary() -> dict[str, Any]:
+        return {
+            "count": state["count"],
+            "seconds": round(state["seconds"], 2),
+            "where": state["where"].most_common(15),
+            "gc_ms": {
+                str(generation): {
+                    "count": len(times),
+                    "total": round(sum(times) * 1000),
+                    "max": round(max(times, default=0) * 1000, 1),
+                }
+                for generation, times in collections.items()
+            },
+        }
+
+    return summary
 
 
 # -- the limiter alone ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ German suffix stemmer, typo tolerance (one edit for longer words) and compound s
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ _SUFFIXES = ("ungen", "ung", "en", "er", "es", "e", "n", "s")
 FIELD_WEIGHTS = {"title": 3.0, "synonyms": 3.0, "summary": 1.0, "details": 0.5, "documents": 0.3}
 
 
+@functools.lru_cache(maxsize=65536)  # the catalog's and citizens' words repeat: index builds stem each often
 def stem(word: str) -> str:
     for suffix in _SUFFIXES:
         if len(word) - len(suffix) >= 4 and word.endswith(suffix):

@@ -46,6 +46,7 @@ from broadcasts.states import OPEN, DeliveryState, FanoutState, PostState
 from broadcasts.subscribers import TOPICS, TOPICS_WITH_AREAS, Subscriber, Subscription, as_row
 from catalog.model import load_catalog
 from catalog.stadtteile import Stadtteile
+from core import heap
 from core.db import create_engine, migrate, sessionmaker
 from core.settings import Settings
 
@@ -697,6 +698,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace, publishers: Publish
     async def _work(engine: AsyncEngine, channels: dict[str, Publisher], stop: asyncio.Event) -> int:
         async with running(engine, settings, channels) as run:
             assert run.worker is not None
+            heap.settle()  # start-up is over: later garbage collections skip what it built
             print(f"worker {run.worker.name} läuft (Telegram {settings.telegram_rate}/s)", file=sys.stderr)
             last = 0
             while not stop.is_set():

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from broadcasts.models import Delivery
 from broadcasts.states import FINAL, OPEN, DeliveryState, FanoutState, MessageKind, sql_list
-from broadcasts.subscribers import Subscriber, covers
+from broadcasts.subscribers import Subscriber
 from core.time import utcnow
 
 PRIVATE_INTERVAL = 1.05  # Telegram: 1 message per second per chat, plus a little for clock jitter
@@ -147,52 +147,73 @@ async def _once_rows(connection: AsyncConnection, message: dict[str, Any]) -> in
 
 
 async def _subscriber_chunk(connection: AsyncConnection, message: dict[str, Any]) -> tuple[int, int, bool]:
-    """Insert deliveries for the next chunk of subscribers; return (inserted, new cursor, finished)."""
+    """Insert deliveries for the next chunk of subscribers; return (inserted, new cursor, finished).
+
+    Set-based (``INSERT … SELECT`` in the database): the chunk's rows never pass through Python. The
+    worker that sends shares this process's event loop, and building 2,000 rows there held the loop for
+    ~100 ms per chunk, i.e. lost send turns (measured: the first ~12 s of a 100,000-message fan-out ran
+    at 600–800 messages/s instead of 975)."""
     once = await _once_rows(connection, message) if message["fanout_cursor"] == 0 else 0
     channels = _subscriber_channels(message)
     if not channels:
         return once, 0, True
-    rows = (
+    areas = _json_list(message["stadtteile"])
+    chosen = (
+        "FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id "
+        "WHERE sub.topic = :topic AND s.active AND s.id > :cursor AND s.channel IN :channels"
+    )
+    params: dict[str, Any] = {
+        "topic": message["topic"],
+        "cursor": message["fanout_cursor"],
+        "channels": channels,
+    }
+    bounds = (
         await connection.execute(
             text(
-                "SELECT s.id, s.channel, s.chat_id, s.chat_type, sub.stadtteile FROM subscribers s "
-                "JOIN subscriptions sub ON sub.subscriber_id = s.id "
-                "WHERE sub.topic = :topic AND s.active AND s.id > :cursor AND s.channel IN :channels "
-                "ORDER BY s.id LIMIT :limit"
+                f"SELECT count(*) AS n, max(id) AS last FROM (SELECT s.id AS id {chosen} "
+                "ORDER BY s.id LIMIT :limit) AS chunk"
             ).bindparams(_expanding("channels")),
-            {
-                "topic": message["topic"],
-                "cursor": message["fanout_cursor"],
-                "limit": FANOUT_CHUNK,
-                "channels": channels,
-            },
+            {**params, "limit": FANOUT_CHUNK},
         )
-    ).all()
-    areas = _json_list(message["stadtteile"])
-    now = time.time()
-    new = [
+    ).one()
+    if not bounds.n:
+        return once, message["fanout_cursor"], True
+    covered = ""  # an alert for some Stadtteile reaches subscriptions to the whole city or to one of them
+    if areas:
+        elements = (
+            "SELECT 1 FROM json_array_elements_text(sub.stadtteile) AS area(name) WHERE area.name IN :areas"
+            if connection.dialect.name == "postgresql"
+            else "SELECT 1 FROM json_each(sub.stadtteile) AS area WHERE area.value IN :areas"
+        )
+        covered = (
+            f" AND (sub.stadtteile IS NULL OR json_array_length(sub.stadtteile) = 0 OR EXISTS ({elements}))"
+        )
+    statement = text(
+        "INSERT INTO deliveries (message_id, channel, chat_id, is_group, subscriber_id, ref_delivery_id, "
+        "priority, state, attempts, next_attempt_at, created_at) "
+        f"SELECT :message_id, s.channel, s.chat_id, COALESCE(s.chat_type, '') <> 'private', s.id, NULL, "
+        f":priority, {_PENDING}, 0, :now, :created {chosen} AND s.id <= :last{covered} "
+        "ON CONFLICT (message_id, channel, chat_id) DO NOTHING"
+    ).bindparams(
+        _expanding("channels"),
+        *([_expanding("areas")] if areas else []),
+        bindparam("created", type_=Delivery.__table__.c.created_at.type),
+        bindparam("now", type_=Float()),
+    )
+    result = await connection.execute(
+        statement,
         {
+            **params,
+            **({"areas": areas} if areas else {}),
             "message_id": message["id"],
-            "channel": r.channel,
-            "chat_id": r.chat_id,
-            "is_group": r.chat_type != "private",
-            "subscriber_id": r.id,
-            "ref_delivery_id": None,
             "priority": message["priority"],
-            "state": DeliveryState.PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": utcnow(),
-        }
-        for r in rows
-        if covers(_json_list(r.stadtteile), areas)
-    ]
-    inserted = once
-    if new:
-        result = await _insert(connection, new)
-        inserted += max(0, getattr(result, "rowcount", len(new)))
-    cursor = rows[-1].id if rows else message["fanout_cursor"]
-    return inserted, cursor, len(rows) < FANOUT_CHUNK
+            "now": time.time(),
+            "created": utcnow(),
+            "last": bounds.last,
+        },
+    )
+    inserted = once + max(0, int(getattr(result, "rowcount", 0) or 0))
+    return inserted, int(bounds.last), bounds.n < FANOUT_CHUNK
 
 
 async def _chain_chunk(connection: AsyncConnection, message: dict[str, Any]) -> tuple[int, int, bool]:

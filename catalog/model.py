@@ -191,9 +191,19 @@ class Catalog:
         return part.part_of.replace("-", " ").title()
 
 
+# libyaml's loader when PyYAML has it (ten times faster than the pure-Python one on the catalog: 0.04 vs
+# 0.44 s for data/), with the same safe subset of YAML.
+SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(text: str) -> object:
+    """Parse YAML text with the safe loader (raises ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=SafeLoader)  # a safe loader (C or Python)
+
+
 def _load_yaml(path: Path) -> object:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return read_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: not valid YAML: {exc}") from None
 

@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog import CatalogError
-from catalog.model import DAY_NAMES, Catalog, Office, Service, fold, load_catalog
+from catalog.model import DAY_NAMES, Catalog, Office, Service, fold, load_catalog, read_yaml
 from core.db import Base, create_engine, sessionmaker
 from core.settings import Settings
 from core.time import utcnow
@@ -363,7 +363,7 @@ def load_phrasings(phrases_file: Path) -> dict[str, tuple[str, ...]]:
     if not phrases_file.exists():
         return {}
     try:
-        raw = yaml.safe_load(phrases_file.read_text(encoding="utf-8")) or {}
+        raw = read_yaml(phrases_file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise CatalogError(f"{phrases_file}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):
@@ -539,10 +539,30 @@ class Seed:
     phrasings_error: str = ""
 
 
+_SEEDS: dict[tuple[Path, Path | None], Seed] = {}  # the last seed read per directory, by its signature
+
+
+def _fresh(seed: Seed) -> Seed:
+    """The seed with dicts of its own (the records are frozen and shared): a ``LiveCatalog`` changes its
+    catalog's dicts in place."""
+    catalog = seed.catalog
+    copy = Catalog(dict(catalog.services), dict(catalog.offices), dict(catalog.stadtteile))
+    phrasings = dict(seed.phrasings) if seed.phrasings is not None else None
+    return Seed(copy, phrasings, seed.signature, seed.phrasings_error)
+
+
 def read_seed(catalog_dir: Path, phrases_file: Path | None) -> Seed:
     """Read the seed (blocking; run it in a thread). ``CatalogError`` when a record does not load;
-    ``SeedChanging`` when the files changed while they were read (never a mix of two states)."""
+    ``SeedChanging`` when the files changed while they were read (never a mix of two states).
+
+    A seed whose signature (every file's inode, size, modification and change time) is the same as at
+    the last read in this process is not parsed again: the app, the retraining job and every test app
+    start on the same files."""
     before = seed_signature(catalog_dir, phrases_file)
+    key = (catalog_dir, phrases_file)
+    cached = _SEEDS.get(key)
+    if cached is not None and cached.signature == before:
+        return _fresh(cached)
     catalog = load_catalog(catalog_dir)
     phrasings: dict[str, tuple[str, ...]] | None = {}
     error = ""
@@ -553,7 +573,9 @@ def read_seed(catalog_dir: Path, phrases_file: Path | None) -> Seed:
             phrasings, error = None, problem.message
     if seed_signature(catalog_dir, phrases_file) != before:
         raise SeedChanging(f"{catalog_dir} changed while it was read")
-    return Seed(catalog, phrasings, before, error)
+    seed = Seed(catalog, phrasings, before, error)
+    _SEEDS[key] = _fresh(seed)
+    return seed
 
 
 def _sync(target: MutableMapping[str, _V], source: Mapping[str, _V]) -> None:

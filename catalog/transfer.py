@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from catalog import CatalogError
-from catalog.model import Catalog, Office, Service, Stadtteil, load_catalog
+from catalog.model import Catalog, Office, Service, Stadtteil, load_catalog, read_yaml
 
 STADTTEILE = "stadtteile.yaml"
 RECORD_DIRS: dict[str, type[BaseModel]] = {"services": Service, "offices": Office}
@@ -172,7 +172,7 @@ def _write_tree(root: Path, files: dict[Path, str]) -> None:
 
 def _read(path: Path, root: Path, problems: list[Problem]) -> object:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return read_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         problems.append(Problem(_name(path, root), "", "", "die Datei ist kein UTF-8-Text"))
     except yaml.YAMLError as error:
