@@ -16,12 +16,15 @@ the round and log that expected condition as one line (``log_retry``), other err
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, DateTime, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -88,10 +91,19 @@ def alembic_config() -> Config:
     return config
 
 
+@functools.cache
+def _heads() -> frozenset[str]:
+    """The newest revisions of the migrations shipped with this code (read once per process)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Upgrade the database to the newest Alembic revision."""
+    """Upgrade the database to the newest Alembic revision (a database already there is left as it is,
+    without loading the migration scripts: every start of the app, and of every test app, asks)."""
 
     def _upgrade(connection: Connection) -> None:
+        if frozenset(MigrationContext.configure(connection).get_current_heads()) == _heads():
+            return
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
