@@ -15,7 +15,7 @@ block (two empty rows to add one; "Entfernen" to drop one), one phrasing per lin
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -441,6 +441,23 @@ async def edit_post(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/console/dienste/{service_id}?meldung=gespeichert{training}")
 
 
+async def _stored(
+    request: web.Request, save: Callable[[str, str], Awaitable[CatalogRevision]]
+) -> CatalogRevision:
+    """Run a save as the signed-in editor (name, role): another save in between is 409, a state the
+    catalog's rules refuse 422; nothing is stored in either case."""
+    user = need(request, PERMISSION)
+    try:
+        return await save(user.name, user.role)
+    except EditConflict as conflict:
+        raise web.HTTPConflict(text=conflict.message) from None
+    except EditRefused as refused:
+        raise web.HTTPUnprocessableEntity(
+            text="Dieser Stand erfüllt die Regeln des Katalogs nicht mehr und wurde nicht gespeichert: "
+            + "; ".join(refused.problems.values())
+        ) from None
+
+
 async def _save(
     request: web.Request,
     live: LiveCatalog,
@@ -449,18 +466,12 @@ async def _save(
     expected: int | None,
     restored_from: int | None = None,
 ) -> CatalogRevision:
-    user = need(request, PERMISSION)
-    try:
-        return await live.save(
-            sessions_of(request), entry, user.name, user.role, comment, expected, restored_from
-        )
-    except EditConflict as conflict:
-        raise web.HTTPConflict(text=conflict.message) from None
-    except EditRefused as refused:
-        raise web.HTTPUnprocessableEntity(
-            text="Dieser Stand erfüllt die Regeln des Katalogs nicht mehr und wurde nicht gespeichert: "
-            + "; ".join(refused.problems.values())
-        ) from None
+    return await _stored(
+        request,
+        lambda name, role: live.save(
+            sessions_of(request), entry, name, role, comment, expected, restored_from
+        ),
+    )
 
 
 async def history_page(request: web.Request) -> web.StreamResponse:
@@ -839,18 +850,12 @@ async def _save_office(
     expected: int | None,
     restored_from: int | None = None,
 ) -> CatalogRevision:
-    user = need(request, PERMISSION)
-    try:
-        return await live.save_office(
-            sessions_of(request), office, user.name, user.role, comment, expected, restored_from
-        )
-    except EditConflict as conflict:
-        raise web.HTTPConflict(text=conflict.message) from None
-    except EditRefused as refused:
-        raise web.HTTPUnprocessableEntity(
-            text="Dieser Stand erfüllt die Regeln des Katalogs nicht mehr und wurde nicht gespeichert: "
-            + "; ".join(refused.problems.values())
-        ) from None
+    return await _stored(
+        request,
+        lambda name, role: live.save_office(
+            sessions_of(request), office, name, role, comment, expected, restored_from
+        ),
+    )
 
 
 async def office_history_page(request: web.Request) -> web.StreamResponse:
