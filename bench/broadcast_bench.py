@@ -540,11 +540,22 @@ def watch_the_loop(limit: float = 0.02) -> Any:
     collections: dict[int, list[float]] = {0: [], 1: [], 2: []}
     started = [0.0]
 
+    full: list[dict[str, Any]] = []  # each generation-2 collection: objects it walked, freed, its CPU and wall ms
+
     def timed(phase: str, info: dict[str, Any]) -> None:  # how long the garbage collector holds the loop
         if phase == "start":
+            if info["generation"] == 2:
+                full.append({"objects": sum(gc.get_count()) + len(gc.get_objects(2)), "cpu": time.process_time()})
             started[0] = time.perf_counter()
         else:
-            collections[info["generation"]].append(time.perf_counter() - started[0])
+            took = time.perf_counter() - started[0]
+            collections[info["generation"]].append(took)
+            if info["generation"] == 2 and full:
+                full[-1].update(
+                    collected=info["collected"],
+                    cpu_ms=round((time.process_time() - full[-1].pop("cpu")) * 1000, 1),
+                    wall_ms=round(took * 1000, 1),
+                )
 
     gc.callbacks.append(timed)
 
@@ -561,6 +572,10 @@ def watch_the_loop(limit: float = 0.02) -> Any:
                 }
                 for generation, times in collections.items()
             },
+            # what the collector still walks at the end (not frozen): which objects pile up while running
+            "gc_unfrozen_objects": Counter(type(o).__name__ for o in gc.get_objects()).most_common(12),
+            "gc_frozen": gc.get_freeze_count(),
+            "gc_full_collections": full,
         }
 
     return summary

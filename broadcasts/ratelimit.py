@@ -30,6 +30,13 @@ Two rules, both checked at the moment a turn is taken:
    that was held up (a busy loop, a stall) continues its schedule from at most ``LATE`` (5 ms) in the
    past: it never catches up the time it lost in a burst; at most ``(LATE + EARLY) / interval + 1``
    turns (7 at 1,000/s) come at once after a stall.
+   ``LocalSlots`` makes up lost time *gradually* instead: the time a stall cost beyond ``LATE`` (at most
+   ``MAKE_UP``, 50 ms, in all; a gap of a second or more is idleness, not a stall) is paid back with turns
+   at most ``CATCH_UP`` (10 %) closer together than the schedule, until it is repaid. On a busy machine
+   the worker is held up for a few milliseconds many times a second; without this the rate fell to
+   0.958-0.968 of the limit with one competing process, with it 0.971-0.973, the busiest second of turns
+   still within the window below (``docs/benchmarks.md``, issue 9, session 6). ``SharedSlots`` does not
+   make up time: its slots are spaced globally, and a late slot would fall into another worker's time.
 2. A sliding window (``LocalSlots``): the turn ``limit`` places back must lie at least ``1 s + GUARD``
    in the past. This is the hard guarantee; rule 1 alone allows the few turns of the tolerances above.
 
@@ -96,6 +103,9 @@ MARGIN = 0.015  # the rate used is the platform's limit less this
 GUARD = 0.010  # seconds added to each window: the ``limit``-th previous turn must be 1 s + GUARD earlier
 EARLY = 0.002  # how early a turn may be taken (the event loop's timers have millisecond resolution)
 LATE = 0.005  # how far a schedule may lie in the past and still be kept; later: no catch-up
+CATCH_UP = 0.10  # LocalSlots: turns at most this much closer than the schedule while making up lost time
+MAKE_UP = 0.050  # LocalSlots: at most this much lost time (seconds) is owed at once
+IDLE = 1.0  # a gap this long between turns is idleness, not a stall: nothing to make up
 assert GUARD > LATE + EARLY  # SharedSlots' guarantee across workers needs it (see the docstring)
 
 Clock = Callable[[], float]
@@ -153,6 +163,7 @@ class LocalSlots:
         self._sleep = sleep
         self._tat = -math.inf  # theoretical arrival time of the next turn
         self._paused = 0.0
+        self._owed = 0.0  # time lost to stalls, still to be made up (at most MAKE_UP)
 
     def _earliest(self) -> float:
         return max(self._tat - EARLY, self.window.earliest(), self._paused)
@@ -162,12 +173,22 @@ class LocalSlots:
             await self._sleep(delay)  # look again afterwards: a pause may have moved the turn
         now = self._clock()
         self.window.record(now)
-        # a schedule that lies in the past (the loop was busy) is kept for at most LATE: no catch-up
-        self._tat = max(self._tat, now - LATE) + self.interval
+        # a schedule that lies in the past (the loop was busy) is kept for at most LATE; the time lost
+        # beyond that is owed and made up over the next turns, each at most CATCH_UP sooner: no burst
+        lost = now - LATE - self._tat
+        if 0.0 < lost < IDLE:
+            self._owed = min(MAKE_UP, self._owed + lost)
+        step = self.interval
+        if self._owed > 0.0 and self._tat >= now:  # on schedule again (no turns due at once): make up
+            sooner = min(self._owed, self.interval * CATCH_UP)
+            step -= sooner
+            self._owed -= sooner
+        self._tat = max(self._tat, now - LATE) + step
 
     async def pause(self, until: float) -> None:
         self._paused = max(self._paused, until)
         self._tat = max(self._tat, until)
+        self._owed = 0.0  # Telegram asked for quiet: nothing of before the pause is made up after it
 
     def paused_until(self) -> float:
         return self._paused

@@ -704,6 +704,17 @@ async def finish_broadcasts(sessions: async_sessionmaker[AsyncSession]) -> list[
                     OutboundMessage.fanout_state != FanoutState.DONE,
                 )
             )
+            if open_fanout:
+                continue
+            # while a post goes out, this runs every scheduler tick: one index probe for an open row
+            # (ix_deliveries_message_state), not a count of all of a 100,000-row fan-out's deliveries
+            still_open = await session.scalar(
+                select(Delivery.id)
+                .where(Delivery.message_id.in_(messages), Delivery.state.in_(OPEN))
+                .limit(1)
+            )
+            if still_open is not None:
+                continue
             counts = dict(
                 (
                     await session.execute(
@@ -713,7 +724,7 @@ async def finish_broadcasts(sessions: async_sessionmaker[AsyncSession]) -> list[
                     )
                 ).all()
             )
-            if open_fanout or any(counts.get(s) for s in OPEN):
+            if any(counts.get(s) for s in OPEN):
                 continue
             state = PostState.PARTLY_FAILED if counts.get(DeliveryState.FAILED) else PostState.SENT
             result = await session.execute(
