@@ -58,7 +58,10 @@ test: venvs browser-tools
 	$(BIN)/ruff check core catalog nlu bot broadcasts connectors app tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	@# the unit tests in parallel (as in test-fast, with every Hypothesis example), then everything that
+	@# needs PostgreSQL, Rasa, Chromium or processes one at a time: their timings assume a machine to themselves
+	$(BIN)/pytest -q -m "not integration" -n $$(( $$(nproc) * 2 ))
+	$(BIN)/pytest -q -m integration --durations=20
 
 # Unit tests only: lint, import contracts and the tests that need no PostgreSQL, Rasa, browser or processes.
 test-fast: $(VENV)/.installed
