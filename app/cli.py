@@ -191,9 +191,10 @@ def cmd_nlu_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     results = [asyncio.run(_evaluate_one(settings, config, examples, out_dir)) for config in configs]
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "nlu-evaluation.json").write_text(json.dumps(results, indent=2))
-    ok = all(r["service_accuracy"] >= 0.92 and r["out_of_scope_recall"] >= 0.9 for r in results[:1])
+    # issue 12's targets on the held-out set (issue 2's were 0.92 and 0.9)
+    ok = all(r["service_accuracy"] >= 0.95 and r["out_of_scope_recall"] >= 0.9 for r in results[:1])
     print(
-        f"\ntargets (service accuracy ≥ 0.92, out-of-scope recall ≥ 0.9) for {configs[0].name}: "
+        f"\ntargets (service accuracy ≥ 0.95, out-of-scope recall ≥ 0.9) for {configs[0].name}: "
         + ("met" if ok else "NOT met")
     )
     return 0 if ok or not args.strict else 1
