@@ -35,7 +35,9 @@ Two rules, both checked at the moment a turn is taken:
    at most ``CATCH_UP`` (10 %) closer together than the schedule, until it is repaid. On a busy machine
    the worker is held up for a few milliseconds many times a second; without this the rate fell to
    0.958-0.968 of the limit with one competing process, with it 0.971-0.973, the busiest second of turns
-   still within the window below (``docs/benchmarks.md``, issue 9, session 6). ``SharedSlots`` does not
+   still within the window below (``docs/benchmarks.md``, issue 9, session 6). After a 429 nothing is
+   made up for ``COOL_DOWN`` (60 s): Telegram's count then disagrees with ours by more than the reserves
+   (a congested network, a receiver that stalls), and the windows keep their slack. ``SharedSlots`` does not
    make up time: its slots are spaced globally, and a late slot would fall into another worker's time.
 2. A sliding window (``LocalSlots``): the turn ``limit`` places back must lie at least ``1 s + GUARD``
    in the past. This is the hard guarantee; rule 1 alone allows the few turns of the tolerances above.
@@ -106,6 +108,7 @@ LATE = 0.005  # how far a schedule may lie in the past and still be kept; later:
 CATCH_UP = 0.10  # LocalSlots: turns at most this much closer than the schedule while making up lost time
 MAKE_UP = 0.050  # LocalSlots: at most this much lost time (seconds) is owed at once
 IDLE = 1.0  # a gap this long between turns is idleness, not a stall: nothing to make up
+COOL_DOWN = 60.0  # LocalSlots: after a 429, this long without making up lost time
 assert GUARD > LATE + EARLY  # SharedSlots' guarantee across workers needs it (see the docstring)
 
 Clock = Callable[[], float]
@@ -164,6 +167,7 @@ class LocalSlots:
         self._tat = -math.inf  # theoretical arrival time of the next turn
         self._paused = 0.0
         self._owed = 0.0  # time lost to stalls, still to be made up (at most MAKE_UP)
+        self._careful_until = 0.0  # after a 429: no making up before this
 
     def _earliest(self) -> float:
         return max(self._tat - EARLY, self.window.earliest(), self._paused)
@@ -176,7 +180,7 @@ class LocalSlots:
         # a schedule that lies in the past (the loop was busy) is kept for at most LATE; the time lost
         # beyond that is owed and made up over the next turns, each at most CATCH_UP sooner: no burst
         lost = now - LATE - self._tat
-        if 0.0 < lost < IDLE:
+        if 0.0 < lost < IDLE and now >= self._careful_until:
             self._owed = min(MAKE_UP, self._owed + lost)
         step = self.interval
         if self._owed > 0.0 and self._tat >= now:  # on schedule again (no turns due at once): make up
@@ -188,7 +192,11 @@ class LocalSlots:
     async def pause(self, until: float) -> None:
         self._paused = max(self._paused, until)
         self._tat = max(self._tat, until)
-        self._owed = 0.0  # Telegram asked for quiet: nothing of before the pause is made up after it
+        # Telegram counted more than its limit in one of its seconds, so its clock and ours disagree by
+        # more than the reserves (a congested network, or a receiver that stalls): nothing of before the
+        # pause is made up after it, and for COOL_DOWN nothing at all, so every window keeps its slack
+        self._owed = 0.0
+        self._careful_until = max(self._careful_until, until + COOL_DOWN)
 
     def paused_until(self) -> float:
         return self._paused

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broadcasts.ratelimit import (
     CATCH_UP,
+    COOL_DOWN,
     EARLY,
     GUARD,
     IDLE,
@@ -226,6 +227,27 @@ async def test_time_lost_to_short_stalls_is_made_up_within_the_window() -> None:
     assert achieved >= 0.995 * budget(1000) / (1 + GUARD)
     assert busiest(times, 1.0) <= 985
     assert busiest(times, 1.0 + GUARD) <= 985
+
+
+async def test_after_a_429_lost_time_is_not_made_up_for_a_while() -> None:
+    """Telegram counted too many in one of its seconds: the windows keep their slack for COOL_DOWN."""
+    clock = FakeClock()
+    slots = LocalSlots(1000, clock=clock, sleep=clock.sleep)
+    await take(slots, clock, 100, lambda _i: 0.0)
+    until = clock() + 1.0
+    await slots.pause(until)
+
+    def stalls(i: int) -> float:  # 10 ms beyond LATE lost every 200 turns: about 5 % of the time
+        return 0.015 if i % 200 == 199 else 0.0
+
+    careful = await take(slots, clock, 4000, stalls)  # about 4 s, within COOL_DOWN
+    assert careful[-1] < until + COOL_DOWN
+    rate = (len(careful) - 1) / (careful[-1] - careful[0])
+    assert rate < 0.97 * budget(1000) / (1 + GUARD)  # the time lost to the stalls stays lost
+    clock.stall(COOL_DOWN)  # the cool-down is over
+    later = await take(slots, clock, 4000, stalls)
+    rate = (len(later) - 1) / (later[-1] - later[0])
+    assert rate >= 0.99 * budget(1000) / (1 + GUARD)  # made up again
 
 
 async def test_idleness_is_not_made_up() -> None:
