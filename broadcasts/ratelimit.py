@@ -34,8 +34,9 @@ Two rules, both checked at the moment a turn is taken:
    ``MAKE_UP``, 50 ms, in all; a gap of a second or more is idleness, not a stall) is paid back with turns
    at most ``CATCH_UP`` (10 %) closer together than the schedule, until it is repaid. On a busy machine
    the worker is held up for a few milliseconds many times a second; without this the rate fell to
-   0.958-0.968 of the limit with one competing process, with it 0.971-0.973, the busiest second of turns
-   still within the window below (``docs/benchmarks.md``, issue 9, session 6). After a 429 nothing is
+   0.966 of the limit with one competing process (the receiver at real-time priority), with it
+   0.969-0.973, the busiest second of turns still within the window below (``docs/benchmarks.md``,
+   issue 9, session 6); a receiver that itself stalls then counts more 429s. After a 429 nothing is
    made up for ``COOL_DOWN`` (60 s): Telegram's count then disagrees with ours by more than the reserves
    (a congested network, a receiver that stalls), and the windows keep their slack. ``SharedSlots`` does not
    make up time: its slots are spaced globally, and a late slot would fall into another worker's time.
