@@ -42,10 +42,10 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from sklearn.utils.class_weight import compute_class_weight
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "nlu" / "data"
+sys.path.insert(0, str(ROOT / "nlu"))  # koblenz_components, as Rasa finds it
 OOS = "out_of_scope"
 INTENT_THRESHOLD = 0.45
 SEED = 42
@@ -96,13 +96,15 @@ def features(train: list[str], test: list[str], lookup: re.Pattern[str], word_ng
 
 
 def classifier(y: np.ndarray, c: float, oos_factor: float) -> LogisticRegression:
-    weight: str | dict = "balanced"
-    if oos_factor != 1.0:
-        classes = np.unique(y)
-        weight = dict(zip(classes, compute_class_weight("balanced", classes=classes, y=y), strict=True))
-        weight[OOS] *= oos_factor
+    from koblenz_components import class_weight  # the production component's own weighting
+
     return LogisticRegression(
-        C=c, solver="lbfgs", max_iter=500, tol=1e-4, random_state=SEED, class_weight=weight
+        C=c,
+        solver="lbfgs",
+        max_iter=500,
+        tol=1e-4,
+        random_state=SEED,
+        class_weight=class_weight(y, oos_factor),
     )
 
 

@@ -43,6 +43,18 @@ from sklearn.utils.class_weight import compute_class_weight
 OUT_OF_SCOPE = "out_of_scope"
 
 
+def class_weight(intents: Any, out_of_scope_weight: float) -> str | dict[str, float]:
+    """Rasa's ``"balanced"`` class weight, with ``out_of_scope``'s multiplied by ``out_of_scope_weight``
+    (also used by ``bench/nlu_cv.py``, so that its proxy weighs the classes exactly as training does)."""
+    if out_of_scope_weight == 1.0 or OUT_OF_SCOPE not in intents:
+        return "balanced"
+    classes = np.unique(intents)
+    weights = compute_class_weight("balanced", classes=classes, y=intents)
+    balanced = {str(c): float(w) for c, w in zip(classes, weights, strict=True)}
+    balanced[OUT_OF_SCOPE] *= out_of_scope_weight
+    return balanced
+
+
 def sentence_matrix(message: Message) -> csr_matrix:
     """The sentence-level sparse features of the message text, then its dense ones, as one row."""
     sparse = [
@@ -72,13 +84,7 @@ class FastLogisticRegressionClassifier(LogisticRegressionClassifier):  # type: i
 
     def _create_training_matrix(self, training_data: TrainingData) -> tuple[csr_matrix, list[str]]:
         X, y = super()._create_training_matrix(training_data)
-        factor = float(self.config["out_of_scope_weight"])
-        if factor != 1.0 and OUT_OF_SCOPE in y:
-            classes = np.unique(y)
-            weights = compute_class_weight("balanced", classes=classes, y=y)
-            class_weight = {str(c): float(w) for c, w in zip(classes, weights, strict=True)}
-            class_weight[OUT_OF_SCOPE] *= factor
-            self.clf.set_params(class_weight=class_weight)
+        self.clf.set_params(class_weight=class_weight(y, float(self.config["out_of_scope_weight"])))
         return X, y
 
     def _create_X(self, messages: list[Message]) -> csr_matrix:
